@@ -1,0 +1,111 @@
+"""``AMQPChannelLayer``: the Channels layer API on RabbitMQ.
+
+The public methods are the spec's verbs. Each call validates its input first (names,
+message shape, serialization, size), so bad input raises before anything is sent, then
+works on the ``LoopState`` of the running event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any, ClassVar
+
+from channels.exceptions import ChannelFull, MessageTooLarge
+from channels.layers import BaseChannelLayer
+
+from ..errors import ForeignChannel
+from .config import LayerConfig
+from .loop_state import LoopState
+from .naming import CHANNEL_HEADER, inbox_queue, inbox_token, random_token
+from .stats import LayerStats
+from .wire import Codec
+
+
+class AMQPChannelLayer(BaseChannelLayer):  # type: ignore[misc]
+    """A Channels layer on RabbitMQ (AMQP 0-9-1); see the README for CONFIG keys."""
+
+    extensions: ClassVar[list[str]] = ["flush"]
+    ChannelFull = ChannelFull
+    MessageTooLarge = MessageTooLarge
+
+    def __init__(self, **config: Any) -> None:
+        self.config = LayerConfig.from_kwargs(**config)
+        super().__init__(expiry=self.config.expiry, capacity=self.config.capacity)
+        # BaseChannelLayer keeps these for get_capacity(); ours are already compiled.
+        self.channel_capacity = list(self.config.channel_capacity)
+        self.group_expiry = self.config.group_expiry
+        self.prefix = self.config.prefix
+        self.codec = Codec(self.config)
+        self.stats = LayerStats()
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def _state(self) -> LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None:
+            state = self._states[loop] = LoopState(
+                self.config, self.codec, self.stats, self._forget
+            )
+        return state
+
+    def _forget(self, state: LoopState) -> None:
+        for loop, known in list(self._states.items()):
+            if known is state:
+                del self._states[loop]
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Send ``message`` to ``channel``; raise ``ChannelFull`` when it is at capacity."""
+        self.require_valid_channel_name(channel)
+        body = self.codec.encode(message)
+        state = self._state()
+        if "!" not in channel:
+            queue = await state.shared.declared_queue(channel)
+            await state.publish(queue, body, {})
+            return
+        if state.inbox.owns(channel):
+            # Our own process-specific channel: hand it over locally, as a copy.
+            if state.inbox.is_full(channel):
+                self.stats.channel_full += 1
+                raise ChannelFull(f"channel {channel} is at capacity")
+            decoded = self.codec.decode(body, self.codec.content_type, self.codec.content_encoding)
+            state.inbox.deliver(channel, decoded)
+            self.stats.sent += 1
+            return
+        queue = inbox_queue(self.prefix, inbox_token(channel))
+        await state.publish(queue, body, {CHANNEL_HEADER: channel})
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """The next message on ``channel``; waits until one arrives (cancellation-safe)."""
+        self.require_valid_channel_name(channel)
+        state = self._state()
+        if "!" in channel:
+            if not state.inbox.owns(channel):
+                raise ForeignChannel(
+                    f"process-specific channel {channel!r} was not made by new_channel() "
+                    "of this layer on this event loop"
+                )
+            message = await state.inbox.receive(channel)
+            self.stats.received += 1
+            return message
+        return await state.shared.receive(channel)
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        """A new process-specific channel name, receivable once this returns."""
+        state = self._state()
+        name = f"{prefix}.{state.token}!{random_token()}"
+        self.require_valid_channel_name(name)
+        await state.link.ready(self.config.connect_timeout)
+        return name
+
+    async def flush(self) -> None:
+        """Drop every message and queue this layer holds or declared on this loop."""
+        await self._state().flush()
+
+    async def close(self) -> None:
+        """Close this loop's connection; other loops' close when their loops end."""
+        state = self._states.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state.close()

@@ -1,0 +1,181 @@
+"""Process-specific channels: one exclusive inbox queue per layer per event loop.
+
+Every ``X.TOKEN!suffix`` channel made by ``new_channel()`` lives on the inbox queue
+``{prefix}.inbox.TOKEN``; the full channel name travels in the ``asgi-channel`` header and
+deliveries are sorted here into one bounded local buffer per channel.
+
+Guarantees:
+* the queue name is chosen by the client and declared again after a reconnect, so channel
+  names stay valid across outages (a lingering old exclusive queue, RESOURCE_LOCKED, is
+  retried with backoff);
+* deliveries are acked once they are in a local buffer (in batches, ``multiple=True``), so
+  the broker never holds more than ``prefetch_count`` of them in flight;
+* a channel whose local buffer holds ``capacity`` messages drops further arrivals (counted),
+  so one abandoned channel cannot stall the process; messages left unread longer than
+  ``expiry`` are dropped too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import aiormq
+from aiormq.abc import DeliveredMessage
+
+from .buffers import ChannelBuffer
+from .config import LayerConfig
+from .naming import CHANNEL_HEADER, inbox_queue, inbox_token
+from .stats import LayerStats
+from .wire import Codec, UndecodableMessage
+
+log = logging.getLogger("amqp_channels.inbox")
+
+Entry = tuple[float, dict[str, Any]]  # (expires at, monotonic clock; message)
+DECLARE_ATTEMPTS = 8
+
+
+class Inbox:
+    """Declares, consumes and demultiplexes one exclusive inbox queue."""
+
+    def __init__(self, config: LayerConfig, codec: Codec, stats: LayerStats, token: str) -> None:
+        self.token = token
+        self.queue = inbox_queue(config.prefix, token)
+        self._config = config
+        self._codec = codec
+        self._stats = stats
+        self._buffers: dict[str, ChannelBuffer[Entry]] = {}
+        self._consumer: aiormq.abc.AbstractChannel | None = None
+        self._ack_tag = 0
+        self._ack_scheduled = False
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    def owns(self, channel: str) -> bool:
+        return "!" in channel and inbox_token(channel) == self.token
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        return {
+            "x-queue-type": "classic",  # exclusive queues are always classic
+            "x-max-length": self._config.capacity_for(f"specific.{self.token}!"),
+            "x-overflow": "reject-publish",
+            "x-message-ttl": int(self._config.expiry * 1000),
+        }
+
+    async def restore(self, connection: aiormq.abc.AbstractConnection) -> None:
+        """(Re)declare the inbox under its fixed name and consume it on ``connection``."""
+        delay = 0.1
+        for attempt in range(DECLARE_ATTEMPTS):
+            channel = await connection.channel()
+            try:
+                await channel.queue_declare(self.queue, exclusive=True,
+                                            arguments=self.arguments)
+                break
+            except aiormq.exceptions.ChannelLockedResource:
+                # The previous connection's exclusive queue has not been removed yet
+                # (seen after failovers): wait for the broker to notice and retry.
+                if attempt == DECLARE_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        await channel.basic_qos(prefetch_count=self._config.prefetch_count)
+        await channel.basic_consume(self.queue, self._on_delivery, no_ack=False)
+        self._consumer = channel
+        self._ack_tag = 0
+        self._ack_scheduled = False
+        if self._sweeper is None:
+            self._schedule_sweep()
+
+    def deliver(self, channel: str, message: dict[str, Any]) -> bool:
+        """Put ``message`` into ``channel``'s local buffer; False when it is full."""
+        buffer = self._buffers.get(channel)
+        if buffer is None:
+            buffer = self._buffers[channel] = ChannelBuffer()
+        elif len(buffer) >= self._config.capacity_for(channel):
+            return False
+        buffer.put((time.monotonic() + self._config.expiry, message))
+        return True
+
+    def is_full(self, channel: str) -> bool:
+        buffer = self._buffers.get(channel)
+        return buffer is not None and len(buffer) >= self._config.capacity_for(channel)
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """The next unexpired message of ``channel``, waiting as long as it takes."""
+        buffer = self._buffers.get(channel)
+        if buffer is None:
+            buffer = self._buffers[channel] = ChannelBuffer()
+        while True:
+            expires_at, message = await buffer.get()
+            if expires_at >= time.monotonic():
+                return message
+            self._stats.drop("expired", f"unread for {self._config.expiry:g}s on {channel}")
+
+    def flush(self) -> None:
+        """Forget every buffered message (waiting receivers keep waiting)."""
+        for buffer in self._buffers.values():
+            buffer.clear()
+
+    def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
+    async def _on_delivery(self, delivered: DeliveredMessage) -> None:
+        # No awaits before the buffer put: deliveries are handled in arrival order.
+        properties = delivered.header.properties
+        headers = properties.headers or {}
+        target = headers.get(CHANNEL_HEADER)
+        try:
+            message = self._codec.decode(
+                delivered.body, properties.content_type, properties.content_encoding
+            )
+            if not isinstance(target, str) or not self.owns(target):
+                raise UndecodableMessage(f"no channel of this inbox in header: {target!r}")
+        except UndecodableMessage as exc:
+            self._stats.drop("foreign", f"on {self.queue}: {exc}")
+        else:
+            if not self.deliver(target, message):
+                self._stats.drop("full", f"local buffer of {target} is full")
+        self._ack_later(delivered)
+
+    def _ack_later(self, delivered: DeliveredMessage) -> None:
+        tag = delivered.delivery.delivery_tag
+        if delivered.channel is not self._consumer or tag is None:
+            return  # from a channel that has since been replaced: its tags are void
+        self._ack_tag = tag
+        if not self._ack_scheduled:
+            self._ack_scheduled = True
+            asyncio.get_running_loop().call_soon(self._ack_batch)
+
+    def _ack_batch(self) -> None:
+        self._ack_scheduled = False
+        channel = self._consumer
+        if channel is None or channel.is_closed:
+            return
+        asyncio.get_running_loop().create_task(self._ack(channel, self._ack_tag))
+
+    @staticmethod
+    async def _ack(channel: aiormq.abc.AbstractChannel, tag: int) -> None:
+        try:
+            await channel.basic_ack(tag, multiple=True, wait=False)
+        except Exception as exc:  # connection gone: the broker has dropped the inbox anyway
+            log.debug("ack of %d failed: %r", tag, exc)
+
+    def _schedule_sweep(self) -> None:
+        interval = min(max(self._config.expiry / 2, 0.5), 10.0)
+        self._sweeper = asyncio.get_running_loop().call_later(interval, self._sweep)
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for name in list(self._buffers):
+            buffer = self._buffers[name]
+            expired = buffer.drop_while(lambda entry: entry[0] < now)
+            if expired:
+                self._stats.drop("expired", f"unread for {self._config.expiry:g}s on {name}",
+                                 len(expired))
+            if buffer.idle:
+                del self._buffers[name]
+        self._schedule_sweep()

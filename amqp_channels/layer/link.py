@@ -1,0 +1,186 @@
+"""One AMQP connection per event loop that keeps itself alive.
+
+The link tries ``hosts`` in order (so a client fails over between cluster nodes), and after
+any loss reconnects with capped exponential backoff and jitter. After each (re)connect it
+runs the owner's ``restore`` callback, which re-declares the inbox under the same name and
+re-attaches consumers and bindings: channel names handed out before the outage stay valid.
+
+Waiters never block forever: ``ready()`` takes a deadline and raises ``BrokerUnavailable``
+with the last connection error when it passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiormq
+
+from ..errors import BrokerUnavailable
+from .config import LayerConfig, _redact
+
+log = logging.getLogger("amqp_channels.link")
+
+RestoreCallback = Callable[[aiormq.abc.AbstractConnection], Awaitable[None]]
+MIN_BACKOFF = 0.1
+MAX_BACKOFF = 5.0
+CLOSE_TIMEOUT = 5.0
+
+
+class Link:
+    """Owns the connection and its publisher-confirm channel for one event loop."""
+
+    def __init__(self, config: LayerConfig, restore: RestoreCallback, *, name: str) -> None:
+        self._config = config
+        self._restore = restore
+        self._name = name
+        self.connection: aiormq.abc.AbstractConnection | None = None
+        self.publisher: aiormq.abc.AbstractChannel | None = None
+        self.generation = 0  # bumps on every successful (re)connect
+        self.reconnects = 0
+        self._ready = asyncio.Event()
+        self._closing = False
+        self._last_error: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._supervise(), name=f"amqp_channels link {self._name}"
+            )
+
+    @property
+    def is_ready(self) -> bool:
+        return self._ready.is_set()
+
+    async def ready(self, timeout: float) -> aiormq.abc.AbstractChannel:
+        """The live publisher channel, waiting at most ``timeout`` for a (re)connect."""
+        if self._ready.is_set() and self.publisher is not None:
+            return self.publisher
+        if self._closing:
+            raise BrokerUnavailable(self._safe_hosts, "the layer is closed")
+        self.start()
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            reason = f"not connected within {timeout:g}s"
+            if self._last_error is not None:
+                reason += f" (last error: {self._last_error!r})"
+            raise BrokerUnavailable(self._safe_hosts, reason) from self._last_error
+        assert self.publisher is not None  # set together with _ready
+        return self.publisher
+
+    async def open_channel(self, **kwargs: Any) -> aiormq.abc.AbstractChannel:
+        """A new AMQP channel on the live connection (for consumers and risky declares)."""
+        await self.ready(self._config.connect_timeout)
+        assert self.connection is not None
+        return await asyncio.wait_for(self.connection.channel(**kwargs),
+                                      self._config.connect_timeout)
+
+    def connection_lost(self, exc: BaseException) -> None:
+        """Called by users of the link when an operation proved the connection dead."""
+        self._ready.clear()
+        connection = self.connection
+        if connection is not None and not connection.is_closed:
+            asyncio.get_running_loop().create_task(self._close_quietly(connection, exc))
+
+    async def close(self) -> None:
+        """Close the connection and stop reconnecting; bounded by CLOSE_TIMEOUT."""
+        self._closing = True
+        self._ready.clear()
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            try:
+                await asyncio.wait_for(task, CLOSE_TIMEOUT)
+            except (asyncio.CancelledError, TimeoutError):
+                pass
+        if self.connection is not None:
+            await self._close_quietly(self.connection, None)
+
+    @property
+    def _safe_hosts(self) -> tuple[str, ...]:
+        return tuple(_redact(h) for h in self._config.hosts)
+
+    async def _supervise(self) -> None:
+        backoff = MIN_BACKOFF
+        try:
+            while not self._closing:
+                try:
+                    await self._connect_and_restore()
+                    backoff = MIN_BACKOFF
+                    assert self.connection is not None
+                    await self._wait_closed(self.connection)
+                    log.warning("connection to RabbitMQ lost (%s); reconnecting",
+                                self._last_error or "closed")
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._last_error = exc
+                    log.warning("RabbitMQ connection attempt failed: %r; retry in %.1fs",
+                                exc, backoff)
+                finally:
+                    self._ready.clear()
+                if self._closing:
+                    break
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                backoff = min(backoff * 2, MAX_BACKOFF)
+                self.reconnects += 1
+        finally:
+            # Runs when the loop shuts down (asyncio.run cancels us) or on close():
+            # close the socket so nothing leaks past the loop.
+            self._ready.clear()
+            if self.connection is not None and not self.connection.is_closed:
+                await self._close_quietly(self.connection, None)
+
+    async def _connect_and_restore(self) -> None:
+        connection = await self._connect_any()
+        try:
+            publisher = await asyncio.wait_for(
+                connection.channel(publisher_confirms=True), self._config.connect_timeout
+            )
+            self.connection, self.publisher = connection, publisher
+            self.generation += 1
+            await self._restore(connection)
+        except BaseException:
+            await self._close_quietly(connection, None)
+            raise
+        self._last_error = None
+        self._ready.set()
+
+    async def _connect_any(self) -> aiormq.abc.AbstractConnection:
+        errors = []
+        for url in self._config.hosts:
+            try:
+                connection = aiormq.Connection(url, context=self._config.ssl)
+                await asyncio.wait_for(
+                    connection.connect({"connection_name": f"amqp-channels {self._name}"}),
+                    self._config.connect_timeout,
+                )
+                return connection
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                errors.append(f"{_redact(url)}: {exc!r}")
+        raise ConnectionError("; ".join(errors))
+
+    async def _wait_closed(self, connection: aiormq.abc.AbstractConnection) -> None:
+        try:
+            await asyncio.shield(connection.closing)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._last_error = exc
+
+    @staticmethod
+    async def _close_quietly(connection: aiormq.abc.AbstractConnection,
+                             exc: BaseException | None) -> None:
+        try:
+            await asyncio.wait_for(connection.close(exc), CLOSE_TIMEOUT)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            pass

@@ -1,0 +1,113 @@
+"""Everything the layer holds for one event loop, and its lifetime.
+
+Channels calls the layer from Daphne's loop and from ``async_to_sync`` on fresh loops in
+other threads. AMQP connections and futures belong to one loop, so the layer keeps one
+``LoopState`` per loop: a link (connection), an inbox and the normal-channel consumers.
+When the loop shuts down (``asyncio.run`` cancels what is left), the link closes its
+connection and the state removes itself: no leaked sockets, no pending tasks destroyed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import aiormq
+from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError, DeliveryError
+from channels.exceptions import ChannelFull
+from pamqp.commands import Basic
+
+from ..errors import BrokerUnavailable
+from .config import LayerConfig, _redact
+from .inbox import Inbox
+from .link import Link
+from .naming import SCHEMA_HEADER, SCHEMA_VERSION, random_token
+from .shared_queues import SharedQueues
+from .stats import LayerStats
+from .wire import Codec
+
+
+class LoopState:
+    """The connection, inbox and consumers of one layer on one event loop."""
+
+    def __init__(self, config: LayerConfig, codec: Codec, stats: LayerStats,
+                 on_stopped: Callable[[LoopState], None]) -> None:
+        self.config = config
+        self.codec = codec
+        self.stats = stats
+        self.token = random_token()
+        self.inbox = Inbox(config, codec, stats, self.token)
+        self.link = Link(config, self._restore, name=f"{config.prefix}.{self.token}")
+        self.shared = SharedQueues(config, codec, stats, self.link)
+        self._on_stopped = on_stopped
+        self.link.start()
+        assert self.link._task is not None
+        self.link._task.add_done_callback(lambda _task: self._stopped())
+
+    async def _restore(self, connection: aiormq.abc.AbstractConnection) -> None:
+        await self.inbox.restore(connection)
+        await self.shared.restore(connection)
+
+    def _stopped(self) -> None:
+        self.inbox.close()
+        self._on_stopped(self)
+
+    async def publish(self, routing_key: str, body: bytes, headers: dict[str, Any],
+                      exchange: str = "") -> None:
+        """Publish and wait for the broker's confirm, all within ``send_timeout``.
+
+        A nack (the queue is at ``x-max-length``) is ``ChannelFull``. A publish that failed
+        before reaching the socket is retried after a reconnect; one that may have reached
+        the broker is not (at-most-once), and becomes ``BrokerUnavailable``.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.send_timeout
+        headers[SCHEMA_HEADER] = SCHEMA_VERSION
+        properties = Basic.Properties(
+            content_type=self.codec.content_type,
+            content_encoding=self.codec.content_encoding,
+            headers=headers,
+            delivery_mode=1,
+        )
+        while True:
+            publisher = await self.link.ready(max(deadline - loop.time(), 0.001))
+            try:
+                await asyncio.wait_for(
+                    publisher.basic_publish(body, exchange=exchange, routing_key=routing_key,
+                                            properties=properties),
+                    max(deadline - loop.time(), 0.001),
+                )
+                self.stats.sent += 1
+                return
+            except DeliveryError:
+                self.stats.channel_full += 1
+                raise ChannelFull(f"queue {routing_key} is at capacity") from None
+            except ChannelInvalidStateError as exc:
+                # The channel was already closed: nothing was written; wait for a reconnect.
+                self.link.connection_lost(exc)
+                if loop.time() >= deadline:
+                    raise self._unavailable(f"publish to {routing_key} failed: {exc!r}") from exc
+            except TimeoutError as exc:
+                raise self._unavailable(
+                    f"no confirm for a publish to {routing_key} within "
+                    f"{self.config.send_timeout:g}s"
+                ) from exc
+            except (AMQPConnectionError, ConnectionError, aiormq.exceptions.AMQPError) as exc:
+                self.link.connection_lost(exc)
+                raise self._unavailable(f"publish to {routing_key} failed: {exc!r}") from exc
+
+    def _unavailable(self, reason: str) -> BrokerUnavailable:
+        return BrokerUnavailable(tuple(_redact(h) for h in self.config.hosts), reason)
+
+    async def flush(self) -> None:
+        self.inbox.flush()
+        await self.shared.flush()
+        channel = await self.link.open_channel()
+        try:
+            await channel.queue_purge(self.inbox.queue)
+        finally:
+            await channel.close()
+
+    async def close(self) -> None:
+        await self.link.close()

@@ -1,0 +1,47 @@
+"""How Channels names map onto RabbitMQ names (part of the public wire format).
+
+* normal channel ``NAME``            -> durable queue ``{prefix}.channel.NAME``
+* process-specific ``X.TOKEN!suffix`` -> exclusive inbox queue ``{prefix}.inbox.TOKEN``,
+  full channel name in the ``asgi-channel`` header
+* group ``NAME``                     -> fanout exchange ``{prefix}.group.NAME``
+
+Every name keeps the layer prefix and the Channels name readable, so an operator finds them
+in the management UI. Channels names are at most 99 ASCII characters, so queue names stay
+well inside AMQP's 255-byte limit.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+CHANNEL_HEADER = "asgi-channel"
+SCHEMA_HEADER = "asgi-schema"
+SCHEMA_VERSION = 1
+
+
+def random_token(length: int = 12) -> str:
+    """A random lowercase token: an inbox identity or a channel suffix."""
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(length))
+
+
+def is_process_specific(channel: str) -> bool:
+    return "!" in channel
+
+
+def inbox_token(channel: str) -> str:
+    """The inbox identity inside a process-specific channel name (``x.TOKEN!suffix``)."""
+    return channel[: channel.index("!")].rsplit(".", 1)[-1]
+
+
+def inbox_queue(prefix: str, token: str) -> str:
+    return f"{prefix}.inbox.{token}"
+
+
+def channel_queue(prefix: str, channel: str) -> str:
+    return f"{prefix}.channel.{channel}"
+
+
+def group_exchange(prefix: str, group: str) -> str:
+    return f"{prefix}.group.{group}"

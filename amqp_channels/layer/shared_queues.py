@@ -1,0 +1,202 @@
+"""Normal channels: durable shared queues with competing consumers (``runworker``).
+
+A normal channel ``NAME`` is the durable queue ``{prefix}.channel.NAME``. Any process may
+send; each receiving process consumes with a small prefetch and acks a message only when it
+hands it to a ``receive()`` caller, so each message reaches exactly one receiver.
+
+Guarantees:
+* capacity is ``x-max-length`` with ``x-overflow: reject-publish``: a full queue nacks the
+  publish and the sender gets ``ChannelFull``; expiry is ``x-message-ttl``;
+* deliveries held locally belong to one AMQP channel; after a reconnect they are discarded
+  (the broker has already requeued them) so nothing is handed out twice;
+* a process that stops receiving releases what it holds: after ``IDLE_RELEASE`` seconds
+  without a waiting receiver the consumer's AMQP channel is closed and the broker requeues
+  its unacked messages for the other workers;
+* a queue that already exists with other arguments (a changed ``expiry`` in a rolling
+  deploy, or arguments an operator set) is used as it is, with a warning, instead of
+  failing with PRECONDITION_FAILED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiormq
+from aiormq.abc import DeliveredMessage
+
+from .buffers import ChannelBuffer
+from .config import LayerConfig
+from .link import Link
+from .naming import channel_queue
+from .stats import LayerStats
+from .wire import Codec, UndecodableMessage
+
+log = logging.getLogger("amqp_channels.shared_queues")
+
+IDLE_RELEASE = 2.0
+CONSUMER_PREFETCH = 20  # small: competing workers share the backlog fairly
+
+Held = tuple[aiormq.abc.AbstractChannel, int, dict[str, Any]]  # (AMQP channel, tag, message)
+
+
+class SharedQueues:
+    """Declares normal-channel queues and consumes those this loop receives from."""
+
+    def __init__(self, config: LayerConfig, codec: Codec, stats: LayerStats, link: Link) -> None:
+        self._config = config
+        self._codec = codec
+        self._stats = stats
+        self._link = link
+        self._declared: set[str] = set()
+        self._declared_generation = -1
+        self._declarer: aiormq.abc.AbstractChannel | None = None
+        self._consumers: dict[str, _Consumer] = {}
+        self.known: set[str] = set()  # every queue this loop declared: flush deletes them
+
+    def arguments(self, channel: str) -> dict[str, Any]:
+        return {
+            "x-queue-type": self._config.queue_type,
+            "x-max-length": self._config.capacity_for(channel),
+            "x-overflow": "reject-publish",
+            "x-message-ttl": int(self._config.expiry * 1000),
+        }
+
+    async def declared_queue(self, channel: str) -> str:
+        """The queue of normal channel ``channel``, declared once per connection."""
+        queue = channel_queue(self._config.prefix, channel)
+        if self._declared_generation != self._link.generation:
+            self._declared.clear()
+            self._declared_generation = self._link.generation
+        if queue not in self._declared:
+            await self._declare(queue, channel)
+            self._declared.add(queue)
+            self.known.add(queue)
+        return queue
+
+    async def _declare(self, queue: str, channel: str) -> None:
+        declarer = self._declarer
+        if declarer is None or declarer.is_closed:
+            declarer = self._declarer = await self._link.open_channel()
+        try:
+            await declarer.queue_declare(queue, durable=True, arguments=self.arguments(channel))
+        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+            # Exists with other arguments: keep the broker's (a policy or an older deploy).
+            log.warning("queue %s exists with other arguments; using it as it is (%s)",
+                        queue, exc)
+            declarer = self._declarer = await self._link.open_channel()
+            await declarer.queue_declare(queue, passive=True)
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        consumer = self._consumers.get(channel)
+        if consumer is None:
+            consumer = self._consumers[channel] = _Consumer(self, channel)
+        return await consumer.receive()
+
+    async def restore(self, connection: aiormq.abc.AbstractConnection) -> None:
+        """After a reconnect: drop stale deliveries, resume consumers someone waits on."""
+        self._declarer = None
+        for consumer in self._consumers.values():
+            consumer.reset()
+            if consumer.has_waiters:
+                await consumer.start()
+
+    async def flush(self) -> None:
+        """Delete every queue this loop declared, and what its consumers hold."""
+        for consumer in self._consumers.values():
+            await consumer.stop()
+        channel = await self._link.open_channel()
+        try:
+            for queue in sorted(self.known):
+                await channel.queue_delete(queue)
+        finally:
+            await channel.close()
+        self.known.clear()
+        self._declared.clear()
+
+
+class _Consumer:
+    """One normal channel consumed by this loop: a buffer and, while needed, a consumer."""
+
+    def __init__(self, owner: SharedQueues, channel: str) -> None:
+        self._owner = owner
+        self._channel = channel
+        self._buffer: ChannelBuffer[Held] = ChannelBuffer()
+        self._amqp: aiormq.abc.AbstractChannel | None = None
+        self._starting: asyncio.Lock = asyncio.Lock()
+        self._idle_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def has_waiters(self) -> bool:
+        return self._buffer.waiting > 0
+
+    async def receive(self) -> dict[str, Any]:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        try:
+            if self._amqp is None or self._amqp.is_closed:
+                await self.start()
+            while True:
+                amqp, tag, message = await self._buffer.get()
+                if amqp.is_closed:
+                    continue  # its connection is gone; the broker requeued the message
+                try:
+                    await amqp.basic_ack(tag, wait=False)
+                except Exception:
+                    continue  # not acked: the broker will hand it to another receiver
+                self._owner._stats.received += 1
+                return message
+        finally:
+            if not self.has_waiters:
+                self._idle_timer = asyncio.get_running_loop().call_later(
+                    IDLE_RELEASE, self._release_if_idle
+                )
+
+    async def start(self) -> None:
+        async with self._starting:
+            if self._amqp is not None and not self._amqp.is_closed:
+                return
+            link = self._owner._link
+            queue = await self._owner.declared_queue(self._channel)
+            amqp = await link.open_channel()
+            await amqp.basic_qos(prefetch_count=min(CONSUMER_PREFETCH,
+                                                    self._owner._config.prefetch_count))
+            await amqp.basic_consume(queue, self._on_delivery, no_ack=False)
+            self._amqp = amqp
+
+    def reset(self) -> None:
+        self._amqp = None
+        self._buffer.clear()
+
+    async def stop(self) -> None:
+        amqp, self._amqp = self._amqp, None
+        self._buffer.clear()
+        if amqp is not None and not amqp.is_closed:
+            try:
+                await asyncio.wait_for(amqp.close(), 5)
+            except Exception as exc:
+                log.debug("closing consumer of %s failed: %r", self._channel, exc)
+
+    def _release_if_idle(self) -> None:
+        self._idle_timer = None
+        if not self.has_waiters and self._amqp is not None:
+            # Closing the AMQP channel makes the broker requeue what we hold, for others.
+            asyncio.get_running_loop().create_task(self.stop())
+
+    async def _on_delivery(self, delivered: DeliveredMessage) -> None:
+        properties = delivered.header.properties
+        tag = delivered.delivery.delivery_tag
+        try:
+            message = self._owner._codec.decode(
+                delivered.body, properties.content_type, properties.content_encoding
+            )
+        except UndecodableMessage as exc:
+            self._owner._stats.drop("foreign", f"on channel {self._channel}: {exc}")
+            try:
+                await delivered.channel.basic_reject(tag, requeue=False, wait=False)
+            except Exception:
+                pass
+            return
+        self._buffer.put((delivered.channel, tag, message))

@@ -1,0 +1,40 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="amqp-channels",
+    version="0.1.0",
+    description="A RabbitMQ channel layer for Django Channels: fast, observable, reconnecting.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="BSD-3-Clause",
+    python_requires=">=3.11",
+    packages=find_packages(include=["amqp_channels", "amqp_channels.*"]),
+    package_data={"amqp_channels": ["py.typed"]},
+    install_requires=[
+        "channels>=4.1,<5",
+        "django>=4.2",
+        # aiormq is aio-pika's protocol core; the layer talks to it directly to keep
+        # client CPU per message low, and owns its reconnect logic.
+        "aiormq>=6.8,<8",
+        "msgpack>=1.0",
+    ],
+    extras_require={
+        "crypto": ["cryptography>=41"],
+        "test": [
+            "cryptography>=41",
+            "aio-pika>=9.4",
+            "pytest>=8",
+            "pytest-asyncio>=0.24",
+            "pytest-timeout>=2.3",
+        ],
+        "dev": ["ruff>=0.6", "mypy>=1.11", "import-linter>=2.0"],
+        "bench": ["channels-redis>=4.2", "channels-rabbitmq>=4.0", "aio-pika>=9.4"],
+    },
+    classifiers=[
+        "Framework :: Django",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+    ],
+)

@@ -1,0 +1,185 @@
+"""Start and stop a private RabbitMQ node on loopback, for tests, the demo and benchmarks.
+
+Why it exists: every real-broker check in this project runs against its own node with its
+own ports, node name and data directory, so nothing depends on (or disturbs) a system
+RabbitMQ. The node runs Debian's ``rabbitmq-server`` without the service wrapper.
+
+Usage from a shell::
+
+    python tools/rabbitmq_node.py start /tmp/node --port 5680
+    python tools/rabbitmq_node.py stop /tmp/node
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SBIN = Path("/usr/lib/rabbitmq/bin")
+
+
+class BrokerUnavailable(RuntimeError):
+    """The RabbitMQ node could not be started or reached."""
+
+
+@dataclass
+class RabbitMQNode:
+    """One private RabbitMQ node: loopback-only AMQP, management and distribution ports."""
+
+    base_dir: Path
+    port: int = 5680
+    management_port: int = 15680
+    node_name: str = field(default="")
+
+    def __post_init__(self) -> None:
+        self.base_dir = Path(self.base_dir).resolve()
+        if not self.node_name:
+            self.node_name = f"amqpch{self.port}@localhost"
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{self.management_port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        d = self.base_dir
+        env = dict(os.environ)
+        env.update(
+            HOME=str(d),
+            RABBITMQ_NODENAME=self.node_name,
+            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_PORT=str(self.port),
+            RABBITMQ_DIST_PORT=str(self.port + 20000),
+            RABBITMQ_MNESIA_BASE=str(d / "mnesia"),
+            RABBITMQ_LOG_BASE=str(d / "log"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(d / "enabled_plugins"),
+            RABBITMQ_CONFIG_FILE=str(d / "rabbitmq"),
+            RABBITMQ_PID_FILE=str(d / "pid"),
+            ERL_EPMD_ADDRESS="127.0.0.1",
+            RABBITMQ_SERVER_START_ARGS=(
+                f"-rabbitmq_management listener [{{port,{self.management_port}}},"
+                '{ip,"127.0.0.1"}] -kernel inet_dist_use_interface {127,0,0,1}'
+            ),
+        )
+        return env
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start the node and wait until it accepts AMQP connections."""
+        if not (SBIN / "rabbitmq-server").exists():
+            raise BrokerUnavailable(
+                "rabbitmq-server is not installed; run: apt-get install -y rabbitmq-server"
+            )
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        (self.base_dir / "log").mkdir(exist_ok=True)
+        (self.base_dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
+        # loopback_users = none lets guest log in over 127.0.0.1 only (we bind nowhere else).
+        (self.base_dir / "rabbitmq.conf").write_text(
+            "loopback_users.guest = true\nlog.console = false\n"
+            "vm_memory_high_watermark.relative = 0.2\n"
+        )
+        out = open(self.base_dir / "out.log", "ab")
+        self._proc = subprocess.Popen(
+            [str(SBIN / "rabbitmq-server")],
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait(timeout)
+
+    def wait(self, timeout: float = 90.0) -> None:
+        """Block until the node is booted, or raise BrokerUnavailable after ``timeout``."""
+        result = self.ctl("wait", str(self.base_dir / "pid"), "--timeout", str(int(timeout)),
+                          timeout=timeout + 10, check=False)
+        if result.returncode != 0:
+            log = (self.base_dir / "out.log").read_text(errors="replace")[-2000:]
+            raise BrokerUnavailable(f"RabbitMQ node {self.node_name} did not start:\n{log}")
+
+    def ctl(self, *args: str, timeout: float = 60.0, check: bool = True
+            ) -> subprocess.CompletedProcess[str]:
+        """Run rabbitmqctl against this node."""
+        return subprocess.run(
+            [str(SBIN / "rabbitmqctl"), "-n", self.node_name, *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout, check=check,
+        )
+
+    def stop_app(self) -> None:
+        """Stop the RabbitMQ application (connections drop, the Erlang VM stays)."""
+        self.ctl("stop_app")
+
+    def start_app(self) -> None:
+        self.ctl("start_app")
+
+    def close_all_connections(self, reason: str = "closed by test") -> None:
+        """Close every client connection from the broker side."""
+        self.ctl("close_all_connections", reason)
+
+    def management_get(self, path: str) -> object:
+        """GET a management API path (e.g. ``/api/queues``) as guest and decode the JSON."""
+        import base64
+        import json
+
+        req = urllib.request.Request(self.management_url + path)
+        req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop the node; kill it if it does not stop within ``timeout``."""
+        pid_file = self.base_dir / "pid"
+        try:
+            self.ctl("stop", str(pid_file), timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            pass
+        proc = getattr(self, "_proc", None)
+        if proc is not None:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        elif pid_file.exists():
+            try:
+                os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+            except (ValueError, ProcessLookupError):
+                pass
+
+    def wipe(self) -> None:
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["start", "stop"])
+    parser.add_argument("base_dir", type=Path)
+    parser.add_argument("--port", type=int, default=5680)
+    parser.add_argument("--management-port", type=int, default=15680)
+    args = parser.parse_args(argv)
+    node = RabbitMQNode(args.base_dir, port=args.port, management_port=args.management_port)
+    started = time.monotonic()
+    try:
+        if args.action == "start":
+            node.start()
+            print(f"RabbitMQ {node.node_name} up at {node.url} in {time.monotonic() - started:.1f}s")
+        else:
+            node.stop()
+    except BrokerUnavailable as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
