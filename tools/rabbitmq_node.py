@@ -89,14 +89,14 @@ class RabbitMQNode:
             "loopback_users.guest = true\nlog.console = false\n"
             "vm_memory_high_watermark.relative = 0.2\n"
         )
-        out = open(self.base_dir / "out.log", "ab")
-        self._proc = subprocess.Popen(
-            [str(SBIN / "rabbitmq-server")],
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(self.base_dir / "out.log", "ab") as out:
+            self._proc = subprocess.Popen(
+                [str(SBIN / "rabbitmq-server")],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.wait(timeout)
 
     def wait(self, timeout: float = 90.0) -> None:

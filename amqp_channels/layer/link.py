@@ -154,16 +154,24 @@ class Link:
     async def _connect_any(self) -> aiormq.abc.AbstractConnection:
         errors = []
         for url in self._config.hosts:
+            connection = aiormq.Connection(url, context=self._config.ssl)
+            # aiormq leaks its socket when cancelled during the handshake, so the handshake
+            # is shielded: on cancellation we let it end (bounded) and then close it.
+            handshake = asyncio.ensure_future(
+                connection.connect({"connection_name": f"amqp-channels {self._name}"})
+            )
             try:
-                connection = aiormq.Connection(url, context=self._config.ssl)
-                await asyncio.wait_for(
-                    connection.connect({"connection_name": f"amqp-channels {self._name}"}),
-                    self._config.connect_timeout,
-                )
+                await asyncio.wait_for(asyncio.shield(handshake), self._config.connect_timeout)
                 return connection
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except BaseException as exc:
+                await asyncio.wait({handshake}, timeout=self._config.connect_timeout)
+                if not handshake.done():
+                    handshake.cancel()
+                elif not handshake.cancelled():
+                    handshake.exception()  # retrieved: it is reported through `exc`
+                await self._close_quietly(connection, None)
+                if not isinstance(exc, Exception):
+                    raise
                 errors.append(f"{_redact(url)}: {exc!r}")
         raise ConnectionError("; ".join(errors))
 

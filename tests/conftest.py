@@ -1,0 +1,99 @@
+"""Fixtures: a private RabbitMQ node per test run and a fresh layer prefix per test."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from amqp_channels.layer import AMQPChannelLayer  # noqa: E402
+from amqp_channels.layer.naming import random_token  # noqa: E402
+from tools.rabbitmq_node import RabbitMQNode  # noqa: E402
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_node_ports() -> tuple[int, int]:
+    """An AMQP port whose distribution port (+20000) is free too, and a management port."""
+    for port in range(21000, 30000, 7):
+        if _free(port) and _free(port + 20000) and _free(port + 1):
+            return port, port + 1
+    raise RuntimeError("no free port pair for a RabbitMQ node")
+
+
+def start_node(base: Path) -> RabbitMQNode:
+    port, management_port = free_node_ports()
+    node = RabbitMQNode(base, port=port, management_port=management_port)
+    node.start()
+    return node
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQNode]:
+    """The shared broker of the test run."""
+    node = start_node(tmp_path_factory.mktemp("rabbitmq"))
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="module")
+def own_rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQNode]:
+    """A broker for tests that restart it or cut its connections."""
+    node = start_node(tmp_path_factory.mktemp("own-rabbitmq"))
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return "t" + random_token(8)
+
+
+LayerFactory = Callable[..., AMQPChannelLayer]
+
+
+async def _layers(url: str, prefix: str) -> AsyncIterator[LayerFactory]:
+    made: list[AMQPChannelLayer] = []
+
+    def factory(**config: Any) -> AMQPChannelLayer:
+        config.setdefault("hosts", [url])
+        config.setdefault("prefix", prefix)
+        layer = AMQPChannelLayer(**config)
+        made.append(layer)
+        return layer
+
+    yield factory
+    for layer in made:
+        await layer.close()
+
+
+@pytest.fixture
+async def make_layer(rabbitmq: RabbitMQNode, prefix: str) -> AsyncIterator[LayerFactory]:
+    """Build layers on the shared broker; they are closed after the test."""
+    async for factory in _layers(rabbitmq.url, prefix):
+        yield factory
+
+
+@pytest.fixture
+async def make_own_layer(own_rabbitmq: RabbitMQNode, prefix: str
+                         ) -> AsyncIterator[LayerFactory]:
+    async for factory in _layers(own_rabbitmq.url, prefix):
+        yield factory
+
+
+@pytest.fixture
+def layer(make_layer: LayerFactory) -> AMQPChannelLayer:
+    return make_layer()
