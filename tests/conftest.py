@@ -12,9 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from amqp_channels.layer import AMQPChannelLayer  # noqa: E402
-from amqp_channels.layer.naming import random_token  # noqa: E402
-from tools.rabbitmq_node import RabbitMQNode  # noqa: E402
+from amqp_channels.layer import AMQPChannelLayer
+from amqp_channels.layer.naming import random_token
+from tools.rabbitmq_node import RabbitMQNode
 
 
 def _free(port: int) -> bool:

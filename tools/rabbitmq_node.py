@@ -22,6 +22,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SBIN = Path("/usr/lib/rabbitmq/bin")
 
@@ -42,7 +43,8 @@ class RabbitMQNode:
     def __post_init__(self) -> None:
         self.base_dir = Path(self.base_dir).resolve()
         if not self.node_name:
-            self.node_name = f"amqpch{self.port}@localhost"
+            # Unique per start, so two runs on one machine never clash in epmd.
+            self.node_name = f"amqpch{self.port}x{os.getpid()}@localhost"
 
     @property
     def url(self) -> str:
@@ -126,7 +128,23 @@ class RabbitMQNode:
         """Close every client connection from the broker side."""
         self.ctl("close_all_connections", reason)
 
-    def management_get(self, path: str) -> object:
+    def connection_names(self) -> list[str]:
+        """The ``connection_name`` of every open client connection (no management lag)."""
+        import json
+
+        out = self.ctl("list_connections", "client_properties", "--formatter", "json", "-q").stdout
+        names = []
+        for row in json.loads(out or "[]"):
+            props = row.get("client_properties", [])
+            # rabbitmqctl renders the AMQP table as [name, type, value] triples.
+            for entry in props:
+                if isinstance(entry, list) and entry and entry[0] == "connection_name":
+                    names.append(str(entry[-1]))
+            if isinstance(props, dict) and "connection_name" in props:
+                names.append(str(props["connection_name"]))
+        return names
+
+    def management_get(self, path: str) -> Any:
         """GET a management API path (e.g. ``/api/queues``) as guest and decode the JSON."""
         import base64
         import json
@@ -172,7 +190,8 @@ def _main(argv: list[str]) -> int:
     try:
         if args.action == "start":
             node.start()
-            print(f"RabbitMQ {node.node_name} up at {node.url} in {time.monotonic() - started:.1f}s")
+            took = time.monotonic() - started
+            print(f"RabbitMQ {node.node_name} up at {node.url} in {took:.1f}s")
         else:
             node.stop()
     except BrokerUnavailable as exc:

@@ -213,7 +213,9 @@ def _keys(value: Any) -> tuple[bytes, ...]:
         if isinstance(key, str):
             key = key.encode("utf-8")
         if not isinstance(key, bytes) or not key:
-            raise TypeError("CONFIG 'symmetric_encryption_keys' entries must be non-empty str/bytes")
+            raise TypeError(
+                "CONFIG 'symmetric_encryption_keys' entries must be non-empty str/bytes"
+            )
         # Same derivation as channels_redis, so a shared SECRET_KEY-style secret works for both.
         keys.append(base64.urlsafe_b64encode(hashlib.sha256(key).digest()))
     return tuple(keys)

@@ -62,8 +62,7 @@ class AMQPChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         body = self.codec.encode(message)
         state = self._state()
         if "!" not in channel:
-            queue = await state.shared.declared_queue(channel)
-            await state.publish(queue, body, {})
+            await state.publish("", body, {}, normal_channel=channel)
             return
         if state.inbox.owns(channel):
             # Our own process-specific channel: hand it over locally, as a copy.

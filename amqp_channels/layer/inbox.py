@@ -142,7 +142,7 @@ class Inbox:
         self._ack_later(delivered)
 
     def _ack_later(self, delivered: DeliveredMessage) -> None:
-        tag = delivered.delivery.delivery_tag
+        tag: int | None = getattr(delivered.delivery, "delivery_tag", None)
         if delivered.channel is not self._consumer or tag is None:
             return  # from a channel that has since been replaced: its tags are void
         self._ack_tag = tag

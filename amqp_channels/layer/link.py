@@ -74,11 +74,15 @@ class Link:
         return self.publisher
 
     async def open_channel(self, **kwargs: Any) -> aiormq.abc.AbstractChannel:
-        """A new AMQP channel on the live connection (for consumers and risky declares)."""
-        await self.ready(self._config.connect_timeout)
-        assert self.connection is not None
-        return await asyncio.wait_for(self.connection.channel(**kwargs),
-                                      self._config.connect_timeout)
+        """A new AMQP channel on the live connection (for consumers and risky declares).
+
+        Works while ``restore`` runs (the connection is up, the link not yet ready)."""
+        connection = self.connection
+        if connection is None or connection.is_closed:
+            await self.ready(self._config.connect_timeout)
+            connection = self.connection
+            assert connection is not None
+        return await asyncio.wait_for(connection.channel(**kwargs), self._config.connect_timeout)
 
     def connection_lost(self, exc: BaseException) -> None:
         """Called by users of the link when an operation proved the connection dead."""

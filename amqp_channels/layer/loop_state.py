@@ -54,12 +54,13 @@ class LoopState:
         self._on_stopped(self)
 
     async def publish(self, routing_key: str, body: bytes, headers: dict[str, Any],
-                      exchange: str = "") -> None:
+                      exchange: str = "", normal_channel: str | None = None) -> None:
         """Publish and wait for the broker's confirm, all within ``send_timeout``.
 
         A nack (the queue is at ``x-max-length``) is ``ChannelFull``. A publish that failed
         before reaching the socket is retried after a reconnect; one that may have reached
-        the broker is not (at-most-once), and becomes ``BrokerUnavailable``.
+        the broker is not (at-most-once), and becomes ``BrokerUnavailable``. For a normal
+        channel its queue is declared first (once per connection), inside the same deadline.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.send_timeout
@@ -73,6 +74,11 @@ class LoopState:
         while True:
             publisher = await self.link.ready(max(deadline - loop.time(), 0.001))
             try:
+                if normal_channel is not None:
+                    routing_key = await asyncio.wait_for(
+                        self.shared.declared_queue(normal_channel),
+                        max(deadline - loop.time(), 0.001),
+                    )
                 await asyncio.wait_for(
                     publisher.basic_publish(body, exchange=exchange, routing_key=routing_key,
                                             properties=properties),
@@ -90,8 +96,8 @@ class LoopState:
                     raise self._unavailable(f"publish to {routing_key} failed: {exc!r}") from exc
             except TimeoutError as exc:
                 raise self._unavailable(
-                    f"no confirm for a publish to {routing_key} within "
-                    f"{self.config.send_timeout:g}s"
+                    f"no answer from the broker for a send to {normal_channel or routing_key} "
+                    f"within send_timeout ({self.config.send_timeout:g}s)"
                 ) from exc
             except (AMQPConnectionError, ConnectionError, aiormq.exceptions.AMQPError) as exc:
                 self.link.connection_lost(exc)

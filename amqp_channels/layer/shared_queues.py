@@ -187,7 +187,9 @@ class _Consumer:
 
     async def _on_delivery(self, delivered: DeliveredMessage) -> None:
         properties = delivered.header.properties
-        tag = delivered.delivery.delivery_tag
+        tag: int | None = getattr(delivered.delivery, "delivery_tag", None)
+        if tag is None:
+            return  # not a consumer delivery
         try:
             message = self._owner._codec.decode(
                 delivered.body, properties.content_type, properties.content_encoding

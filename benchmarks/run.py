@@ -1,0 +1,201 @@
+"""Measure every scenario against every layer in one run, and write the report.
+
+Why one entry point: the comparison is only fair when all layers run back to back on the
+same machine against the same private brokers. Each (layer, scenario) pair is guarded: a
+failure is recorded as "error: ..." and the run goes on. Brokers and processes started here
+are stopped on the way out, also after Ctrl-C, SIGTERM or an exception.
+
+    .venv/bin/python -m benchmarks.run            # or: python benchmarks/run.py
+    .venv/bin/python -m benchmarks.run --layers amqp,redis --scenarios p2p --messages 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import p2p, rtt, work
+from benchmarks.aggregate import combine
+from benchmarks.layers import LAYER_LABELS, LAYER_NAMES, UNSUPPORTED, LayerSpec
+from benchmarks.machine import machine_info
+from benchmarks.processes import Result, describe
+from benchmarks.report import Results, write
+from benchmarks.servers import Servers, running_servers
+
+SCENARIOS = ("p2p", "work", "rtt")
+
+
+def _log(text: str) -> None:
+    print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+
+def _csv(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
+    def parse(value: str) -> list[str]:
+        names = [v.strip() for v in value.split(",") if v.strip()]
+        unknown = [n for n in names if n not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {unknown}; expected some of {allowed}")
+        return names
+
+    return parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--layers",
+        type=_csv(LAYER_NAMES),
+        default=list(LAYER_NAMES),
+        help="comma-separated, from: " + ",".join(LAYER_NAMES),
+    )
+    parser.add_argument(
+        "--scenarios",
+        type=_csv(SCENARIOS),
+        default=list(SCENARIOS),
+        help="comma-separated, from: " + ",".join(SCENARIOS),
+    )
+    parser.add_argument("--messages", type=int, default=5000, help="per throughput run")
+    parser.add_argument("--round-trips", type=int, default=2000, help="timed RTT samples")
+    parser.add_argument("--warmup-round-trips", type=int, default=200)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds; the table shows medians and summed counts"
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=30.0,
+        help="seconds a send loop or ping loop may take before it is cut off",
+    )
+    parser.add_argument("--amqp-port", type=int, default=5690)
+    parser.add_argument("--management-port", type=int, default=15690)
+    parser.add_argument("--redis-port", type=int, default=6390)
+    parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent)
+    return parser
+
+
+def _measure(scenario: str, spec: LayerSpec, args: argparse.Namespace) -> Result:
+    if scenario == "p2p":
+        return p2p.measure(spec, count=args.messages, deadline=args.deadline)
+    if scenario == "work":
+        return work.measure(spec, count=args.messages, deadline=args.deadline)
+    return rtt.measure(
+        spec, warmup=args.warmup_round_trips, rounds=args.round_trips, deadline=args.deadline
+    )
+
+
+def _summary(result: Result) -> str:
+    if "error" in result:
+        return f"error: {result['error']}"
+    if "p50_ms" in result:
+        return f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms"
+    if "msgs_per_s" in result:
+        return (
+            f"{result['msgs_per_s']:,.0f} msg/s, lost {result['lost']}, "
+            f"duplicated {result['duplicated']}"
+        )
+    return str(result)
+
+
+def _measure_guarded(
+    scenario: str, name: str, servers: Servers, args: argparse.Namespace
+) -> Result:
+    """One run of one pair, in fresh processes with a fresh prefix; errors become results."""
+    spec = LayerSpec(
+        name=name,
+        amqp_url=servers.amqp_url,
+        redis_host=servers.redis_host,
+        prefix=f"bench{secrets.token_hex(4)}",
+    )
+    started = time.monotonic()
+    try:
+        result = _measure(scenario, spec, args)
+    except Exception as exc:  # one layer failing must not end the run
+        result = {"error": describe(exc)}
+    # Other work on the machine skews a run; keep the load next to the numbers.
+    result["load_1min"] = round(os.getloadavg()[0], 2)
+    _log(
+        f"{scenario:<4} {LAYER_LABELS[name]:<12} {_summary(result)} "
+        f"({time.monotonic() - started:.1f} s)"
+    )
+    return result
+
+
+def run_all(args: argparse.Namespace, servers: Servers) -> Results:
+    """Every scenario for every layer, ``--repeat`` rounds, interleaved so noise is shared.
+
+    A pair that failed once is not run again: its error is the result, and a layer that
+    hangs until its deadlines costs that time only once.
+    """
+    runs: dict[tuple[str, str], list[Result]] = {}
+    for round_number in range(1, args.repeat + 1):
+        _log(f"round {round_number} of {args.repeat}")
+        for scenario in args.scenarios:
+            for name in args.layers:
+                if (name, scenario) in UNSUPPORTED:
+                    continue
+                done = runs.setdefault((name, scenario), [])
+                if any("error" in run for run in done):
+                    continue
+                done.append(_measure_guarded(scenario, name, servers, args))
+    results: Results = {name: {} for name in args.layers}
+    for scenario in args.scenarios:
+        for name in args.layers:
+            reason = UNSUPPORTED.get((name, scenario))
+            results[name][scenario] = (
+                {"na": reason} if reason is not None else combine(runs[(name, scenario)])
+            )
+    return results
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # unwind, so brokers get stopped
+    started = time.monotonic()
+    loadavg_before = os.getloadavg()[0]
+    try:
+        _log(f"starting RabbitMQ on 127.0.0.1:{args.amqp_port}, redis on :{args.redis_port}")
+        with running_servers(
+            amqp_port=args.amqp_port,
+            management_port=args.management_port,
+            redis_port=args.redis_port,
+        ) as servers:
+            _log(f"brokers up after {time.monotonic() - started:.1f} s")
+            results = run_all(args, servers)
+            _log("stopping brokers")
+    except KeyboardInterrupt:
+        _log("interrupted; brokers and processes stopped")
+        return 130
+    machine = machine_info(
+        rabbitmq_version=servers.rabbitmq_version,
+        redis_version=servers.redis_version,
+        loadavg_before=loadavg_before,
+    )
+    settings = {
+        "repeat": args.repeat,
+        "messages": args.messages,
+        "round_trips": args.round_trips,
+        "warmup_round_trips": args.warmup_round_trips,
+        "total_s": round(time.monotonic() - started),
+    }
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    print(write(results, machine=machine, settings=settings, out_dir=args.out_dir), end="")
+    _log(f"wrote {args.out_dir / 'results.md'} and results.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The brokers one benchmark run talks to: a private RabbitMQ node and a private redis-server.
+
+Why it exists: numbers are only comparable when the brokers serve nothing else, and a run
+must leave nothing behind. Both servers bind 127.0.0.1 on ports of their own, are started
+here and are stopped here, also after Ctrl-C or an exception (the context manager's exit).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.rabbitmq_node import RabbitMQNode
+
+
+@dataclass(frozen=True)
+class Servers:
+    """Where the running brokers listen, and what they are."""
+
+    amqp_url: str
+    redis_host: tuple[str, int]
+    rabbitmq_version: str
+    redis_version: str
+
+
+class PortInUse(RuntimeError):
+    """A port we want for our own server already has a listener (someone else's)."""
+
+
+def _require_free(port: int) -> None:
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise PortInUse(f"127.0.0.1:{port} already has a listener; pick other ports")
+
+
+def _redis_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def _redis_version() -> str:
+    out = subprocess.run(
+        ["redis-server", "--version"], capture_output=True, text=True, timeout=10
+    ).stdout
+    for word in out.split():
+        if word.startswith("v="):
+            return word[2:]
+    return out.strip() or "unknown"
+
+
+@contextlib.contextmanager
+def redis_server(port: int, *, timeout: float = 15.0) -> Iterator[tuple[str, int]]:
+    """Run a throwaway redis-server (no persistence) on 127.0.0.1:``port``."""
+    _require_free(port)
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        # Own session: a Ctrl-C in the terminal must not stop redis before we are done.
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while not _redis_answers(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on port {port} did not come up")
+            time.sleep(0.05)
+        yield ("127.0.0.1", port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def rabbitmq_node(port: int, management_port: int) -> Iterator[RabbitMQNode]:
+    """Run a private RabbitMQ node in a temporary directory, wiped afterwards."""
+    for p in (port, management_port, port + 20000):
+        _require_free(p)
+    node = RabbitMQNode(
+        Path(tempfile.mkdtemp(prefix="amqpch-bench-")),
+        port=port,
+        management_port=management_port,
+        node_name=f"bench{port}@localhost",
+    )
+    try:
+        node.start()
+        yield node
+    finally:
+        node.stop()
+        shutil.rmtree(node.base_dir, ignore_errors=True)
+
+
+def _rabbitmq_version(node: RabbitMQNode) -> str:
+    try:
+        overview = node.management_get("/api/overview")
+        if isinstance(overview, dict):
+            return str(overview.get("rabbitmq_version", "unknown"))
+    except OSError:
+        pass
+    result = node.ctl("version", check=False)
+    return result.stdout.strip() or "unknown"
+
+
+@contextlib.contextmanager
+def running_servers(*, amqp_port: int, management_port: int, redis_port: int) -> Iterator[Servers]:
+    """Start redis and RabbitMQ, yield where they listen, stop both on exit."""
+    with redis_server(redis_port) as redis_host, rabbitmq_node(amqp_port, management_port) as node:
+        yield Servers(
+            amqp_url=node.url,
+            redis_host=redis_host,
+            rabbitmq_version=_rabbitmq_version(node),
+            redis_version=_redis_version(),
+        )

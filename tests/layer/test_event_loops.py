@@ -1,0 +1,94 @@
+"""The layer across event loops: settings-time construction, async_to_sync, loop shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import threading
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from amqp_channels import AMQPChannelLayer
+from tests.conftest import LayerFactory
+from tests.helpers import receive
+
+
+def test_constructible_without_a_running_loop() -> None:
+    """Django builds layers while loading settings, with no event loop running."""
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()
+    AMQPChannelLayer(hosts=["amqp://guest:guest@127.0.0.1:1/"])
+
+
+def _connections(rabbitmq, prefix: str) -> int:
+    return sum(1 for n in rabbitmq.connection_names()
+               if n.startswith(f"amqp-channels {prefix}."))
+
+
+async def test_async_to_sync_from_threads_each_on_a_fresh_loop(
+        make_layer: LayerFactory, rabbitmq, prefix: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """async_to_sync(layer.send) works call after call from plain threads, each call on a
+    new loop; every loop's connection is closed with it and no task is destroyed pending."""
+    receiver = make_layer()
+    channel = await receiver.new_channel()
+    shared = make_layer()  # one layer object used from many loops, as Django does
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(5):
+                async_to_sync(shared.send)(channel, {"type": "x", "n": n, "i": i})
+                async_to_sync(shared.send)("loops-normal", {"type": "y"})
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        while any(t.is_alive() for t in threads):
+            await asyncio.sleep(0.05)
+        gc.collect()
+    assert not errors
+    got = sorted([(await receive(receiver, channel))["n"] for _ in range(15)])
+    assert got == [0] * 5 + [1] * 5 + [2] * 5
+    assert not [r for r in caplog.records if "destroyed" in r.getMessage()]
+    assert not shared._states  # every per-loop state went away with its loop
+    deadline = time.monotonic() + 5
+    while _connections(rabbitmq, prefix) > 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)  # the broker notices closed sockets asynchronously
+    assert _connections(rabbitmq, prefix) == 1  # only the receiver's
+
+
+async def test_one_layer_serves_two_loops_at_once(make_layer: LayerFactory) -> None:
+    """A layer used from another thread's loop keeps working on the main loop too."""
+    layer = make_layer()
+    channel = await layer.new_channel()
+    result: list[str] = []
+
+    def other_thread() -> None:
+        async def use() -> None:
+            other = await layer.new_channel()
+            await layer.send(other, {"type": "self"})
+            result.append((await asyncio.wait_for(layer.receive(other), 10))["type"])
+            await layer.send(channel, {"type": "cross"})
+        asyncio.run(use())
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    assert (await receive(layer, channel))["type"] == "cross"
+    thread.join(10)
+    assert result == ["self"]
+
+
+async def test_close_then_use_again(make_layer: LayerFactory) -> None:
+    """After close() the layer can be used again on the same loop (a new connection)."""
+    layer = make_layer()
+    await layer.send("reuse", {"type": "a"})
+    await layer.close()
+    await layer.send("reuse", {"type": "b"})
+    assert [(await receive(layer, "reuse"))["type"] for _ in range(2)] == ["a", "b"]

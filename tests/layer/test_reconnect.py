@@ -1,0 +1,115 @@
+"""Outages: connections killed by the broker, and a broker restart in mid-stream."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from amqp_channels import AMQPChannelLayer, BrokerUnavailable
+from tests.conftest import LayerFactory
+from tests.helpers import receive
+
+pytestmark = pytest.mark.slow
+
+
+async def wait_reconnected(*layers: AMQPChannelLayer, timeout: float = 20) -> None:
+    """Wait until every layer's link on this loop is connected again."""
+    async with asyncio.timeout(timeout):
+        for layer in layers:
+            await layer._state().link.ready(timeout)
+
+
+async def send_with_retry(layer: AMQPChannelLayer, channel: str, message: dict,
+                          timeout: float = 30) -> None:
+    """What an application does during an outage: retry sends that raised."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await layer.send(channel, message)
+            return
+        except BrokerUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def test_killed_connection_comes_back_with_the_same_channels(
+        own_rabbitmq, make_own_layer: LayerFactory) -> None:
+    """After the broker closes every connection, the layer reconnects by itself; channel
+    names handed out before stay valid and a pending receive() gets the next message."""
+    owner, sender = make_own_layer(), make_own_layer()
+    channel = await owner.new_channel()
+    await sender.send(channel, {"type": "before"})
+    assert (await receive(owner, channel))["type"] == "before"
+    pending = asyncio.ensure_future(owner.receive(channel))
+    generation = owner._state().link.generation
+
+    own_rabbitmq.close_all_connections()
+    async with asyncio.timeout(20):
+        while owner._state().link.generation == generation:
+            await asyncio.sleep(0.05)
+    await wait_reconnected(owner, sender)
+    await send_with_retry(sender, channel, {"type": "after"})
+    assert (await asyncio.wait_for(pending, 10))["type"] == "after"
+
+
+async def test_normal_channel_receiver_resumes_after_killed_connection(
+        own_rabbitmq, make_own_layer: LayerFactory) -> None:
+    """A worker blocked in receive() on a normal channel gets messages sent after an outage."""
+    worker, sender = make_own_layer(), make_own_layer()
+    await sender.send("resume-work", {"type": "warm"})
+    assert (await receive(worker, "resume-work"))["type"] == "warm"
+    pending = asyncio.ensure_future(worker.receive("resume-work"))
+    await asyncio.sleep(0.1)
+    own_rabbitmq.close_all_connections()
+    await asyncio.sleep(0.5)
+    await wait_reconnected(worker, sender)
+    await send_with_retry(sender, "resume-work", {"type": "after"})
+    assert (await asyncio.wait_for(pending, 10))["type"] == "after"
+
+
+async def test_send_during_outage_fails_within_send_timeout(
+        own_rabbitmq, make_own_layer: LayerFactory) -> None:
+    """With the broker down, send() raises BrokerUnavailable after about send_timeout."""
+    layer = make_own_layer(send_timeout=1.0)
+    await layer.send("outage", {"type": "warm"})
+    own_rabbitmq.stop_app()
+    try:
+        await asyncio.sleep(0.3)
+        started = time.monotonic()
+        with pytest.raises(BrokerUnavailable, match="RabbitMQ unavailable"):
+            await layer.send("outage", {"type": "lost"})
+        assert time.monotonic() - started < 3.0
+    finally:
+        own_rabbitmq.start_app()
+
+
+async def test_broker_restart_in_mid_stream(own_rabbitmq, make_own_layer: LayerFactory
+                                           ) -> None:
+    """A stream of messages continues across a broker restart: the receiver keeps its
+    channel, gets everything sent after the restart, and no message arrives twice."""
+    owner, sender = make_own_layer(), make_own_layer()
+    channel = await owner.new_channel()
+    received: list[int] = []
+
+    async def read() -> None:
+        while True:
+            received.append((await owner.receive(channel))["i"])
+
+    reader = asyncio.ensure_future(read())
+    for i in range(50):
+        await sender.send(channel, {"type": "n", "i": i})
+    own_rabbitmq.stop_app()
+    own_rabbitmq.start_app()
+    for i in range(50, 100):
+        await send_with_retry(sender, channel, {"type": "n", "i": i})
+    async with asyncio.timeout(20):
+        while len(received) < 100 and (not received or received[-1] != 99):
+            await asyncio.sleep(0.05)
+    reader.cancel()
+    await asyncio.gather(reader, return_exceptions=True)
+    assert len(received) == len(set(received))  # nothing twice
+    assert set(range(50, 100)) <= set(received)  # everything sent after the restart
+    assert received == sorted(received)  # in order
