@@ -265,3 +265,34 @@ async def test_flush_empties_channels(make_layer: LayerFactory) -> None:
     await layer.flush()
     assert await receives_nothing(layer, "flushed")
     assert await receives_nothing(layer, channel)
+
+
+async def test_changed_expiry_uses_the_existing_queue(make_layer: LayerFactory, rabbitmq,
+                                                      prefix: str) -> None:
+    """A layer with another expiry (a rolling deploy) uses the queue declared by the old one
+    instead of failing with PRECONDITION_FAILED."""
+    old, new = make_layer(expiry=60), make_layer(expiry=30)
+    await old.send("redeploy", {"type": "from-old"})
+    await new.send("redeploy", {"type": "from-new"})
+    assert [(await receive(new, "redeploy"))["type"] for _ in range(2)] == [
+        "from-old", "from-new"]
+    queue = rabbitmq.management_get(f"/api/queues/%2F/{prefix}.channel.redeploy")
+    assert queue["arguments"]["x-message-ttl"] == 60000  # the first declaration stands
+
+
+async def test_hosts_fail_over_to_the_next_url(make_layer: LayerFactory, rabbitmq) -> None:
+    """With the first host down, the layer connects to the next one in `hosts`."""
+    layer = make_layer(hosts=["amqp://guest:guest@127.0.0.1:1/", rabbitmq.url])
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "x"})
+    assert (await receive(layer, channel))["type"] == "x"
+
+
+async def test_unreachable_broker_fails_new_channel_within_connect_timeout(
+        make_layer: LayerFactory) -> None:
+    """new_channel() against no broker raises BrokerUnavailable after connect_timeout."""
+    from amqp_channels import BrokerUnavailable
+
+    layer = make_layer(hosts=["amqp://guest:guest@127.0.0.1:1/"], connect_timeout=1)
+    with pytest.raises(BrokerUnavailable, match="127.0.0.1:1"):
+        await asyncio.wait_for(layer.new_channel(), 5)
