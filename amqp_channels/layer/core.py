@@ -22,8 +22,10 @@ from .stats import LayerStats
 from .wire import Codec
 
 
-class AMQPChannelLayer(BaseChannelLayer):  # type: ignore[misc]
-    """A Channels layer on RabbitMQ (AMQP 0-9-1); see the README for CONFIG keys."""
+class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
+    """Channels (process-specific and normal) on RabbitMQ, without groups.
+
+    ``amqp_channels.layer.AMQPChannelLayer`` adds the groups extension on top of it."""
 
     extensions: ClassVar[list[str]] = ["flush"]
     ChannelFull = ChannelFull
@@ -49,7 +51,11 @@ class AMQPChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             state = self._states[loop] = LoopState(
                 self.config, self.codec, self.stats, self._forget
             )
+            self._attach(state)
         return state
+
+    def _attach(self, state: LoopState) -> None:
+        """Extensions hook in here, before the new loop state first connects."""
 
     def _forget(self, state: LoopState) -> None:
         for loop, known in list(self._states.items()):
@@ -101,7 +107,9 @@ class AMQPChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def flush(self) -> None:
         """Drop every message and queue this layer holds or declared on this loop."""
-        await self._state().flush()
+        state = self._state()
+        await state.link.ready(self.config.send_timeout)
+        await state.flush()
 
     async def close(self) -> None:
         """Close this loop's connection; other loops' close when their loops end."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import aiormq
@@ -27,13 +28,17 @@ from aiormq.abc import DeliveredMessage
 
 from .buffers import ChannelBuffer
 from .config import LayerConfig
-from .naming import CHANNEL_HEADER, inbox_queue, inbox_token
+from .naming import CHANNEL_HEADER, CONTROL_HEADER, GROUP_HEADER, inbox_queue, inbox_token
 from .stats import LayerStats
 from .wire import Codec, UndecodableMessage
 
 log = logging.getLogger("amqp_channels.inbox")
 
 Entry = tuple[float, dict[str, Any]]  # (expires at, monotonic clock; message)
+# (group, first decoded copy, a function that decodes another copy for the next member)
+GroupHandler = Callable[[str, dict[str, Any], Callable[[], dict[str, Any]]], None]
+# (action, group, channel): a membership change another process asked of this one
+ControlHandler = Callable[[str, str, str], None]
 DECLARE_ATTEMPTS = 8
 
 
@@ -51,6 +56,9 @@ class Inbox:
         self._ack_tag = 0
         self._ack_scheduled = False
         self._sweeper: asyncio.TimerHandle | None = None
+        # Set by the groups extension; without it group deliveries count as foreign.
+        self.group_handler: GroupHandler | None = None
+        self.control_handler: ControlHandler | None = None
 
     def owns(self, channel: str) -> bool:
         return "!" in channel and inbox_token(channel) == self.token
@@ -127,19 +135,44 @@ class Inbox:
         # No awaits before the buffer put: deliveries are handled in arrival order.
         properties = delivered.header.properties
         headers = properties.headers or {}
-        target = headers.get(CHANNEL_HEADER)
         try:
-            message = self._codec.decode(
-                delivered.body, properties.content_type, properties.content_encoding
-            )
-            if not isinstance(target, str) or not self.owns(target):
-                raise UndecodableMessage(f"no channel of this inbox in header: {target!r}")
+            if CONTROL_HEADER in headers:
+                self._on_control(headers)
+            else:
+                message = self._codec.decode(
+                    delivered.body, properties.content_type, properties.content_encoding
+                )
+                group = headers.get(GROUP_HEADER)
+                if group is not None:
+                    self._on_group(group, message, delivered.body, properties)
+                else:
+                    self._on_direct(headers.get(CHANNEL_HEADER), message)
         except UndecodableMessage as exc:
             self._stats.drop("foreign", f"on {self.queue}: {exc}")
-        else:
-            if not self.deliver(target, message):
-                self._stats.drop("full", f"local buffer of {target} is full")
         self._ack_later(delivered)
+
+    def _on_direct(self, target: object, message: dict[str, Any]) -> None:
+        if not isinstance(target, str) or not self.owns(target):
+            raise UndecodableMessage(f"no channel of this inbox in header: {target!r}")
+        if not self.deliver(target, message):
+            self._stats.drop("full", f"local buffer of {target} is full")
+
+    def _on_group(self, group: object, message: dict[str, Any], body: bytes,
+                  properties: Any) -> None:
+        if not isinstance(group, str) or self.group_handler is None:
+            raise UndecodableMessage(f"group message for {group!r} without groups here")
+        content_type, encoding = properties.content_type, properties.content_encoding
+        self.group_handler(group, message,
+                           lambda: self._codec.decode(body, content_type, encoding))
+
+    def _on_control(self, headers: dict[str, Any]) -> None:
+        action, group = headers.get(CONTROL_HEADER), headers.get(GROUP_HEADER)
+        target = headers.get(CHANNEL_HEADER)
+        if (self.control_handler is None or not isinstance(action, str)
+                or not isinstance(group, str) or not isinstance(target, str)
+                or not self.owns(target)):
+            raise UndecodableMessage(f"bad control message {headers!r}")
+        self.control_handler(action, group, target)
 
     def _ack_later(self, delivered: DeliveredMessage) -> None:
         tag: int | None = getattr(delivered.delivery, "delivery_tag", None)

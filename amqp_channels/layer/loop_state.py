@@ -10,7 +10,7 @@ connection and the state removes itself: no leaked sockets, no pending tasks des
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiormq
@@ -41,6 +41,10 @@ class LoopState:
         self.link = Link(config, self._restore, name=f"{config.prefix}.{self.token}")
         self.shared = SharedQueues(config, codec, stats, self.link)
         self._on_stopped = on_stopped
+        # Extensions (groups) keep their per-loop state here and add restore steps.
+        self.addons: dict[str, Any] = {}
+        self.restore_hooks: list[Callable[[aiormq.abc.AbstractConnection], Awaitable[None]]] = []
+        self.stop_hooks: list[Callable[[], None]] = []
         self.link.start()
         assert self.link._task is not None
         self.link._task.add_done_callback(lambda _task: self._stopped())
@@ -48,9 +52,13 @@ class LoopState:
     async def _restore(self, connection: aiormq.abc.AbstractConnection) -> None:
         await self.inbox.restore(connection)
         await self.shared.restore(connection)
+        for hook in self.restore_hooks:
+            await hook(connection)
 
     def _stopped(self) -> None:
         self.inbox.close()
+        for hook in self.stop_hooks:
+            hook()
         self._on_stopped(self)
 
     async def publish(self, routing_key: str, body: bytes, headers: dict[str, Any],

@@ -3,7 +3,8 @@
 * normal channel ``NAME``            -> durable queue ``{prefix}.channel.NAME``
 * process-specific ``X.TOKEN!suffix`` -> exclusive inbox queue ``{prefix}.inbox.TOKEN``,
   full channel name in the ``asgi-channel`` header
-* group ``NAME``                     -> fanout exchange ``{prefix}.group.NAME``
+* group ``NAME``                     -> fanout exchange ``{prefix}.group.NAME``, reached
+  through the direct exchange ``{prefix}.groups`` with routing key ``NAME``
 
 Every name keeps the layer prefix and the Channels name readable, so an operator finds them
 in the management UI. Channels names are at most 99 ASCII characters, so queue names stay
@@ -17,6 +18,8 @@ import string
 
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 CHANNEL_HEADER = "asgi-channel"
+GROUP_HEADER = "asgi-group"
+CONTROL_HEADER = "asgi-control"  # membership changes asked of the process owning a channel
 SCHEMA_HEADER = "asgi-schema"
 SCHEMA_VERSION = 1
 
@@ -45,3 +48,7 @@ def channel_queue(prefix: str, channel: str) -> str:
 
 def group_exchange(prefix: str, group: str) -> str:
     return f"{prefix}.group.{group}"
+
+
+def group_router(prefix: str) -> str:
+    return f"{prefix}.groups"

@@ -1,0 +1,1 @@
+"""The groups extension: membership, fanout exchanges, group_send and local fan-out."""

@@ -1,0 +1,44 @@
+"""The spec's ``groups`` extension verbs, on top of the core channel layer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..layer.core import CoreChannelLayer
+from ..layer.loop_state import LoopState
+from .loop_groups import LoopGroups
+
+
+class GroupsExtension(CoreChannelLayer):
+    """``group_add``, ``group_discard``, ``group_send`` and ``group_expiry``."""
+
+    def _attach(self, state: LoopState) -> None:
+        super()._attach(state)
+        state.addons["groups"] = LoopGroups(state)
+
+    def _groups(self) -> LoopGroups:
+        groups: LoopGroups = self._state().addons["groups"]
+        return groups
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """Add ``channel`` to ``group`` (idempotent; refreshes its expiry)."""
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        await self._groups().add(group, channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        """Remove ``channel`` from ``group``; no error when it is not a member."""
+        self.require_valid_group_name(group)
+        self.require_valid_channel_name(channel)
+        await self._groups().discard(group, channel)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Send ``message`` to every member of ``group``; full members are skipped."""
+        self.require_valid_group_name(group)
+        body = self.codec.encode(message)
+        await self._groups().send(group, body)
+
+    async def flush(self) -> None:
+        """Drop every message, queue and group membership of this layer on this loop."""
+        await self._groups().flush()
+        await super().flush()

@@ -1,0 +1,200 @@
+"""Groups on one event loop: local membership, the bindings that mirror it, and fan-out.
+
+Invariants:
+* a group is bound to this loop's inbox exactly while it has a local member, whatever the
+  interleaving of ``group_add``/``group_discard`` (changes are applied under one lock, by
+  comparing what is wanted with what is bound);
+* after a reconnect every group with local members is bound again before the link reports
+  ready, so consumers do nothing to keep receiving group messages;
+* a group message reaches each live local member once, as its own decoded copy; a member
+  whose buffer is full is skipped and counted, and ``group_send`` never raises
+  ``ChannelFull``.
+
+Normal channels may be group members too: their shared queue is bound to the group's
+exchange directly (by whichever process called ``group_add``), with no refcount.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import aiormq
+from channels.exceptions import ChannelFull
+
+from ..layer.loop_state import LoopState
+from ..layer.naming import (
+    CHANNEL_HEADER,
+    CONTROL_HEADER,
+    GROUP_HEADER,
+    inbox_queue,
+    inbox_token,
+)
+from .membership import LocalMembership
+from .topology import GroupTopology
+
+log = logging.getLogger("amqp_channels.groups")
+
+
+class LoopGroups:
+    """The groups extension's state for one ``LoopState``."""
+
+    def __init__(self, state: LoopState) -> None:
+        self._state = state
+        self._config = state.config
+        self.local = LocalMembership(state.config.group_expiry)
+        self.normal = LocalMembership(state.config.group_expiry)  # normal-channel members
+        self._bound: set[str] = set()
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.topology = GroupTopology(state.config, state.link)
+        state.inbox.group_handler = self._fan_out
+        state.inbox.control_handler = self._on_control
+        state.restore_hooks.append(self._restore)
+        state.stop_hooks.append(self._stop)
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._schedule_sweep()
+
+    async def add(self, group: str, channel: str) -> None:
+        state = self._state
+        if state.inbox.owns(channel):
+            self.local.add(group, channel)
+            await self._sync(group)
+        elif "!" in channel:
+            await self._ask_owner("group_add", group, channel)
+        else:
+            self.normal.add(group, channel)
+            await self._ready()
+            queue = await state.shared.declared_queue(channel)
+            async with self._lock:
+                await self.topology.bind(group, queue)
+
+    async def discard(self, group: str, channel: str) -> None:
+        state = self._state
+        if state.inbox.owns(channel):
+            self.local.discard(group, channel)
+            await self._sync(group)
+        elif "!" in channel:
+            await self._ask_owner("group_discard", group, channel)
+        else:
+            self.normal.discard(group, channel)
+            await self._unbind_normal(group, channel)
+
+    async def send(self, group: str, body: bytes) -> None:
+        """Publish once to the router; the broker fans out to member processes."""
+        try:
+            await self._state.publish(group, body, {GROUP_HEADER: group},
+                                      exchange=self.topology.router)
+        except ChannelFull:
+            # Some member process's inbox is full: the others got it (RabbitMQ still
+            # routes to the queues that accept). group_send never raises ChannelFull.
+            self._state.stats.drop("group-inbox-full", f"a member inbox of {group} is full")
+
+    async def flush(self) -> None:
+        for group in self.local.clear():
+            await self._sync(group)
+        for group in list(self.normal):
+            for channel in self.normal.members(group, now=float("-inf")):
+                await self._unbind_normal(group, channel)
+        self.normal.clear()
+
+    async def _ready(self) -> None:
+        await self._state.link.ready(self._config.send_timeout)
+
+    async def _sync(self, group: str) -> None:
+        """Bind or unbind ``group`` so the broker matches local membership."""
+        await self._ready()
+        async with self._lock:
+            wanted, bound = group in self.local, group in self._bound
+            try:
+                if wanted and not bound:
+                    await self.topology.bind(group, self._state.inbox.queue)
+                    self._bound.add(group)
+                elif bound and not wanted:
+                    self._bound.discard(group)
+                    await self.topology.unbind(group, self._state.inbox.queue)
+            except (aiormq.exceptions.AMQPConnectionError, ConnectionError) as exc:
+                # The connection dropped under us; the restore after reconnect binds
+                # exactly the groups with local members.
+                log.info("group %s: broker unavailable while syncing (%r)", group, exc)
+
+    async def _unbind_normal(self, group: str, channel: str) -> None:
+        await self._ready()
+        async with self._lock:
+            queue = await self._state.shared.declared_queue(channel)
+            await self.topology.unbind(group, queue)
+
+    async def _ask_owner(self, action: str, group: str, channel: str) -> None:
+        """Membership of a channel another process owns: ask that process to apply it."""
+        queue = inbox_queue(self._config.prefix, inbox_token(channel))
+        await self._state.publish(queue, b"", {CONTROL_HEADER: action, GROUP_HEADER: group,
+                                               CHANNEL_HEADER: channel})
+
+    async def _restore(self, connection: aiormq.abc.AbstractConnection) -> None:
+        async with self._lock:
+            self.topology.reset()
+            self._bound.clear()
+            await self.topology.declare_router()
+            for group in self.local:
+                await self.topology.bind(group, self._state.inbox.queue)
+                self._bound.add(group)
+
+    def _fan_out(self, group: str, message: dict[str, Any],
+                 another_copy: Callable[[], dict[str, Any]]) -> None:
+        inbox = self._state.inbox
+        copy: dict[str, Any] | None = message
+        for channel in self.local.members(group):
+            if copy is None:
+                copy = another_copy()
+            if inbox.deliver(channel, copy):
+                copy = None
+            else:
+                self._state.stats.drop("group-member-full",
+                                       f"{channel} in group {group} is full; skipped")
+
+    def _on_control(self, action: str, group: str, channel: str) -> None:
+        if action == "group_add":
+            self.local.add(group, channel)
+        elif action == "group_discard":
+            self.local.discard(group, channel)
+        else:
+            self._state.stats.drop("foreign", f"unknown control action {action!r}")
+            return
+        self._spawn(self._sync(group))
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("group membership change failed: %r", task.exception())
+
+    def _schedule_sweep(self) -> None:
+        if self._config.group_expiry is None:
+            return
+        interval = min(max(self._config.group_expiry / 2, 0.5), 60.0)
+        self._sweeper = asyncio.get_running_loop().call_later(interval, self._sweep)
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        for group in self.local.expire(now):
+            self._spawn(self._sync(group))
+        for group in list(self.normal):
+            before = set(self.normal.members(group, now=float("-inf")))
+            if self.normal.expire(now) or before - set(self.normal.members(group, now)):
+                for channel in before - set(self.normal.members(group, now)):
+                    self._spawn(self._unbind_normal(group, channel))
+        self._schedule_sweep()
+
+    def _stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for task in self._tasks:
+            task.cancel()

@@ -1,0 +1,72 @@
+"""The broker objects behind groups, for one connection.
+
+* ``{prefix}.groups``: one direct exchange every ``group_send`` publishes to, with the group
+  name as routing key. Publishing to an exchange that does not exist closes the AMQP
+  channel; publishing to this one, which always exists, with a key nobody bound is a cheap
+  no-op: an empty or unknown group costs nothing and breaks nothing.
+* ``{prefix}.group.NAME``: a fanout exchange per group (visible in the management UI),
+  bound to the router with key NAME, and auto-deleted by RabbitMQ once the last member
+  process unbinds its inbox, so empty groups leave nothing behind.
+
+Both are transient, like the exclusive inboxes bound to them: semi-durable bindings (durable
+exchange to transient queue) are deprecated in RabbitMQ.
+"""
+
+from __future__ import annotations
+
+import aiormq
+
+from ..layer.config import LayerConfig
+from ..layer.link import Link
+from ..layer.naming import group_exchange, group_router
+
+BIND_ATTEMPTS = 3
+
+
+class GroupTopology:
+    """Declares, binds and unbinds group exchanges over one topology AMQP channel."""
+
+    def __init__(self, config: LayerConfig, link: Link) -> None:
+        self._prefix = config.prefix
+        self._link = link
+        self._channel: aiormq.abc.AbstractChannel | None = None
+        self.router = group_router(config.prefix)
+
+    def reset(self) -> None:
+        """Forget the AMQP channel of a connection that is gone."""
+        self._channel = None
+
+    async def _amqp(self) -> aiormq.abc.AbstractChannel:
+        if self._channel is None or self._channel.is_closed:
+            self._channel = await self._link.open_channel()
+        return self._channel
+
+    async def declare_router(self) -> None:
+        channel = await self._amqp()
+        await channel.exchange_declare(exchange=self.router, exchange_type="direct")
+
+    async def bind(self, group: str, queue: str) -> None:
+        """Make ``queue`` receive what is sent to ``group`` (idempotent)."""
+        exchange = group_exchange(self._prefix, group)
+        for attempt in range(BIND_ATTEMPTS):
+            channel = await self._amqp()
+            try:
+                await channel.exchange_declare(exchange=exchange, exchange_type="fanout",
+                                               auto_delete=True)
+                await channel.queue_bind(queue=queue, exchange=exchange)
+                await channel.exchange_bind(destination=exchange, source=self.router,
+                                            routing_key=group)
+                return
+            except aiormq.exceptions.ChannelNotFoundEntity:
+                # Another process's unbind auto-deleted the exchange between our declare
+                # and bind: declare again.
+                if attempt == BIND_ATTEMPTS - 1:
+                    raise
+
+    async def unbind(self, group: str, queue: str) -> None:
+        """Stop ``queue`` receiving ``group``; the exchange goes when nobody is left."""
+        channel = await self._amqp()
+        try:
+            await channel.queue_unbind(queue=queue, exchange=group_exchange(self._prefix, group))
+        except aiormq.exceptions.ChannelNotFoundEntity:
+            pass  # already gone: nothing was bound

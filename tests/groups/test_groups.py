@@ -1,0 +1,189 @@
+"""The groups extension on a real broker: the spec's semantics, scale, expiry, topology."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from amqp_channels import AMQPChannelLayer
+from tests.conftest import LayerFactory
+from tests.helpers import receive, receives_nothing
+
+
+def test_groups_extension_is_advertised() -> None:
+    """The layer lists 'groups' in extensions and exposes group_expiry."""
+    layer = AMQPChannelLayer(group_expiry=300)
+    assert "groups" in layer.extensions and "flush" in layer.extensions
+    assert layer.group_expiry == 300
+
+
+async def test_group_send_reaches_every_member_once(make_layer: LayerFactory) -> None:
+    """group_send delivers one copy to each member, including members added twice."""
+    layer = make_layer()
+    a, b = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("room", a)
+    await layer.group_add("room", a)  # idempotent
+    await layer.group_add("room", b)
+    await layer.group_send("room", {"type": "hello"})
+    assert (await receive(layer, a))["type"] == "hello"
+    assert (await receive(layer, b))["type"] == "hello"
+    assert await receives_nothing(layer, a)
+
+
+async def test_discarded_member_gets_nothing(make_layer: LayerFactory) -> None:
+    """After group_discard a channel no longer receives the group's messages."""
+    layer = make_layer()
+    a, b = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("room", a)
+    await layer.group_add("room", b)
+    await layer.group_discard("room", b)
+    await layer.group_discard("room", b)  # absent: no error
+    await layer.group_send("room", {"type": "x"})
+    assert (await receive(layer, a))["type"] == "x"
+    assert await receives_nothing(layer, b)
+
+
+async def test_channel_in_two_groups(make_layer: LayerFactory) -> None:
+    """A channel in two groups receives from both, each message once."""
+    layer = make_layer()
+    a = await layer.new_channel()
+    await layer.group_add("g1", a)
+    await layer.group_add("g2", a)
+    await layer.group_send("g1", {"type": "one"})
+    await layer.group_send("g2", {"type": "two"})
+    got = {(await receive(layer, a))["type"] for _ in range(2)}
+    assert got == {"one", "two"}
+    assert await receives_nothing(layer, a)
+
+
+async def test_members_in_two_processes(make_layer: LayerFactory) -> None:
+    """A group spans layers (processes); one group_send reaches members in each."""
+    l1, l2, sender = make_layer(), make_layer(), make_layer()
+    a, b = await l1.new_channel(), await l2.new_channel()
+    await l1.group_add("chat", a)
+    await l2.group_add("chat", b)
+    await sender.group_send("chat", {"type": "m"})
+    assert (await receive(l1, a))["type"] == "m"
+    assert (await receive(l2, b))["type"] == "m"
+
+
+async def test_send_to_empty_or_unknown_group_is_a_no_op(make_layer: LayerFactory) -> None:
+    """Sending to a group nobody joined raises nothing and breaks nothing."""
+    layer = make_layer()
+    for _ in range(3):
+        await layer.group_send("nobody-here", {"type": "x"})
+    a = await layer.new_channel()
+    await layer.group_add("later", a)
+    await layer.group_send("later", {"type": "ok"})
+    assert (await receive(layer, a))["type"] == "ok"
+
+
+async def test_full_member_is_skipped_without_error(make_layer: LayerFactory) -> None:
+    """A member at capacity is skipped; group_send does not raise; others still get it."""
+    layer = make_layer(capacity=1)
+    full, free = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("busy", full)
+    await layer.group_add("busy", free)
+    await layer.group_send("busy", {"type": "first"})
+    assert (await receive(layer, free))["type"] == "first"
+    await layer.group_send("busy", {"type": "second"})  # `full` still holds "first"
+    assert (await receive(layer, free))["type"] == "second"
+    assert (await receive(layer, full))["type"] == "first"
+    assert await receives_nothing(layer, full)
+    assert layer.stats.dropped["group-member-full"] == 1
+
+
+async def test_members_get_independent_copies(make_layer: LayerFactory) -> None:
+    """Each local member gets its own copy of the message."""
+    layer = make_layer()
+    a, b = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add("copies", a)
+    await layer.group_add("copies", b)
+    await layer.group_send("copies", {"type": "x", "list": [1]})
+    first = await receive(layer, a)
+    first["list"].append(2)
+    assert (await receive(layer, b))["list"] == [1]
+
+
+async def test_group_expiry_drops_membership(make_layer: LayerFactory) -> None:
+    """A membership lapses group_expiry seconds after the last group_add."""
+    layer = make_layer(group_expiry=1)
+    a = await layer.new_channel()
+    await layer.group_add("short", a)
+    await asyncio.sleep(1.5)
+    await layer.group_send("short", {"type": "late"})
+    assert await receives_nothing(layer, a)
+
+
+async def test_normal_channel_as_member(make_layer: LayerFactory) -> None:
+    """A normal channel can be a group member (its queue is bound to the group)."""
+    layer, worker = make_layer(), make_layer()
+    await layer.group_add("to-workers", "group-worker-channel")
+    await layer.group_send("to-workers", {"type": "job"})
+    assert (await receive(worker, "group-worker-channel"))["type"] == "job"
+    await layer.group_discard("to-workers", "group-worker-channel")
+    await layer.group_send("to-workers", {"type": "job2"})
+    assert await receives_nothing(worker, "group-worker-channel")
+
+
+async def test_remote_group_add(make_layer: LayerFactory) -> None:
+    """group_add for a channel owned by another process works: the owner fans out to it."""
+    owner, other = make_layer(), make_layer()
+    channel = await owner.new_channel()
+    await other.group_add("remote", channel)
+    async with asyncio.timeout(5):  # the owner applies the membership asynchronously
+        while "remote" not in owner._state().addons["groups"]._bound:
+            await asyncio.sleep(0.02)
+    await other.group_send("remote", {"type": "via-owner"})
+    assert (await receive(owner, channel))["type"] == "via-owner"
+    await other.group_discard("remote", channel)
+    async with asyncio.timeout(5):
+        while "remote" in owner._state().addons["groups"]._bound:
+            await asyncio.sleep(0.02)
+    await other.group_send("remote", {"type": "gone"})
+    assert await receives_nothing(owner, channel)
+
+
+async def test_nothing_left_after_members_leave(make_layer: LayerFactory, rabbitmq,
+                                                prefix: str) -> None:
+    """When the last member leaves, the group's exchange and bindings are gone."""
+    layer = make_layer()
+    a = await layer.new_channel()
+    await layer.group_add("ephemeral", a)
+    exchanges = {e["name"] for e in rabbitmq.management_get("/api/exchanges/%2F")}
+    await layer.group_discard("ephemeral", a)
+
+    def names() -> set[str]:
+        return {e["name"] for e in rabbitmq.management_get("/api/exchanges/%2F")}
+
+    # The management API lags; wait (bounded) for the exchange to show up and to go.
+    async with asyncio.timeout(15):
+        while f"{prefix}.group.ephemeral" not in exchanges | names():
+            await asyncio.sleep(0.5)
+    async with asyncio.timeout(15):
+        while f"{prefix}.group.ephemeral" in names():
+            await asyncio.sleep(0.5)
+
+
+@pytest.mark.parametrize("name", ["", "bad name", "x" * 120, 5])
+async def test_invalid_group_names_are_type_errors(layer: AMQPChannelLayer, name: object
+                                                   ) -> None:
+    """Invalid group names raise TypeError from every group verb."""
+    channel = await layer.new_channel()
+    with pytest.raises(TypeError):
+        await layer.group_add(name, channel)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        await layer.group_discard(name, channel)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        await layer.group_send(name, {"type": "x"})  # type: ignore[arg-type]
+
+
+async def test_flush_clears_groups(make_layer: LayerFactory) -> None:
+    """flush() also forgets group memberships."""
+    layer = make_layer()
+    a = await layer.new_channel()
+    await layer.group_add("flushed", a)
+    await layer.flush()
+    await layer.group_send("flushed", {"type": "x"})
+    assert await receives_nothing(layer, a)
