@@ -13,9 +13,8 @@ setup(
     install_requires=[
         "channels>=4.1,<5",
         "django>=4.2",
-        # aiormq is aio-pika's protocol core; the layer talks to it directly to keep
-        # client CPU per message low, and owns its reconnect logic.
-        "aiormq>=7.1,<8",  # 6.x leaks the socket when the broker closes a connection
+        # The AMQP client is our own (amqp_channels/amqp); pamqp encodes its non-hot frames.
+        "pamqp>=3.3,<5",
         "msgpack>=1.0",
     ],
     extras_require={

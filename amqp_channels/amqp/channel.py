@@ -188,9 +188,12 @@ class Channel(Topology):
     # -- publishing -------------------------------------------------------------------------
 
     async def basic_publish(self, body: bytes, *, exchange: str = "", routing_key: str,
-                            properties: Properties | None = None,
+                            properties: Properties | bytes | None = None,
                             mandatory: bool = False) -> None:
         """Publish ``body``; on a confirm channel, return once the broker confirms it.
+
+        ``properties`` may be given pre-encoded (``encode_properties``): callers that
+        publish the same properties over and over skip the encoding.
 
         Raises ``PublishNacked`` when the broker refuses it, and ``ChannelClosed`` or
         ``ConnectionClosed`` when the channel closes before the confirm arrives.
@@ -207,6 +210,8 @@ class Channel(Topology):
             method = self._cache_method(key)
         if properties is None:
             encoded = _NO_PROPERTIES
+        elif isinstance(properties, bytes):
+            encoded = properties
         elif properties is self._last_properties:
             encoded = self._last_encoded
         else:

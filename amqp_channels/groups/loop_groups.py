@@ -22,8 +22,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import aiormq
 from channels.exceptions import ChannelFull
+
+from .. import amqp
+from ..amqp.errors import ConnectionClosed
 
 from ..layer.loop_state import LoopState
 from ..layer.naming import (
@@ -116,7 +118,7 @@ class LoopGroups:
                 elif bound and not wanted:
                     self._bound.discard(group)
                     await self.topology.unbind(group, self._state.inbox.queue)
-            except (aiormq.exceptions.AMQPConnectionError, ConnectionError) as exc:
+            except (ConnectionClosed, ConnectionError) as exc:
                 # The connection dropped under us; the restore after reconnect binds
                 # exactly the groups with local members.
                 log.info("group %s: broker unavailable while syncing (%r)", group, exc)
@@ -133,7 +135,7 @@ class LoopGroups:
         await self._state.publish(queue, b"", {CONTROL_HEADER: action, GROUP_HEADER: group,
                                                CHANNEL_HEADER: channel})
 
-    async def _restore(self, connection: aiormq.abc.AbstractConnection) -> None:
+    async def _restore(self, connection: amqp.Connection) -> None:
         async with self._lock:
             self.topology.reset()
             self._bound.clear()

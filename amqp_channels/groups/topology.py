@@ -14,8 +14,8 @@ exchange to transient queue) are deprecated in RabbitMQ.
 
 from __future__ import annotations
 
-import aiormq
-
+from .. import amqp
+from ..amqp.errors import NotFound
 from ..layer.config import LayerConfig
 from ..layer.link import Link
 from ..layer.naming import group_exchange, group_router
@@ -29,14 +29,14 @@ class GroupTopology:
     def __init__(self, config: LayerConfig, link: Link) -> None:
         self._prefix = config.prefix
         self._link = link
-        self._channel: aiormq.abc.AbstractChannel | None = None
+        self._channel: amqp.Channel | None = None
         self.router = group_router(config.prefix)
 
     def reset(self) -> None:
         """Forget the AMQP channel of a connection that is gone."""
         self._channel = None
 
-    async def _amqp(self) -> aiormq.abc.AbstractChannel:
+    async def _amqp(self) -> amqp.Channel:
         if self._channel is None or self._channel.is_closed:
             self._channel = await self._link.open_channel()
         return self._channel
@@ -57,7 +57,7 @@ class GroupTopology:
                 await channel.exchange_bind(destination=exchange, source=self.router,
                                             routing_key=group)
                 return
-            except aiormq.exceptions.ChannelNotFoundEntity:
+            except NotFound:
                 # Another process's unbind auto-deleted the exchange between our declare
                 # and bind: declare again.
                 if attempt == BIND_ATTEMPTS - 1:
@@ -68,5 +68,5 @@ class GroupTopology:
         channel = await self._amqp()
         try:
             await channel.queue_unbind(queue=queue, exchange=group_exchange(self._prefix, group))
-        except aiormq.exceptions.ChannelNotFoundEntity:
+        except NotFound:
             pass  # already gone: nothing was bound

@@ -23,8 +23,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import aiormq
-from aiormq.abc import DeliveredMessage
+from .. import amqp
+from ..amqp.errors import ResourceLocked
 
 from .buffers import ChannelBuffer
 from .config import LayerConfig
@@ -52,7 +52,7 @@ class Inbox:
         self._codec = codec
         self._stats = stats
         self._buffers: dict[str, ChannelBuffer[Entry]] = {}
-        self._consumer: aiormq.abc.AbstractChannel | None = None
+        self._consumer: amqp.Channel | None = None
         self._ack_tag = 0
         self._ack_scheduled = False
         self._sweeper: asyncio.TimerHandle | None = None
@@ -72,7 +72,7 @@ class Inbox:
             "x-message-ttl": int(self._config.expiry * 1000),
         }
 
-    async def restore(self, connection: aiormq.abc.AbstractConnection) -> None:
+    async def restore(self, connection: amqp.Connection) -> None:
         """(Re)declare the inbox under its fixed name and consume it on ``connection``."""
         delay = 0.1
         for attempt in range(DECLARE_ATTEMPTS):
@@ -81,7 +81,7 @@ class Inbox:
                 await channel.queue_declare(self.queue, exclusive=True,
                                             arguments=self.arguments)
                 break
-            except aiormq.exceptions.ChannelLockedResource:
+            except ResourceLocked:
                 # The previous connection's exclusive queue has not been removed yet
                 # (seen after failovers): wait for the broker to notice and retry.
                 if attempt == DECLARE_ATTEMPTS - 1:
@@ -131,9 +131,9 @@ class Inbox:
             self._sweeper.cancel()
             self._sweeper = None
 
-    async def _on_delivery(self, delivered: DeliveredMessage) -> None:
-        # No awaits before the buffer put: deliveries are handled in arrival order.
-        properties = delivered.header.properties
+    def _on_delivery(self, delivered: amqp.Delivery) -> None:
+        # Called by the client for each delivery, in order, from data_received.
+        properties = delivered.properties
         headers = properties.headers or {}
         try:
             if CONTROL_HEADER in headers:
@@ -158,7 +158,7 @@ class Inbox:
             self._stats.drop("full", f"local buffer of {target} is full")
 
     def _on_group(self, group: object, message: dict[str, Any], body: bytes,
-                  properties: Any) -> None:
+                  properties: amqp.Properties) -> None:
         if not isinstance(group, str) or self.group_handler is None:
             raise UndecodableMessage(f"group message for {group!r} without groups here")
         content_type, encoding = properties.content_type, properties.content_encoding
@@ -174,28 +174,20 @@ class Inbox:
             raise UndecodableMessage(f"bad control message {headers!r}")
         self.control_handler(action, group, target)
 
-    def _ack_later(self, delivered: DeliveredMessage) -> None:
-        tag: int | None = getattr(delivered.delivery, "delivery_tag", None)
-        if delivered.channel is not self._consumer or tag is None:
+    def _ack_later(self, delivered: amqp.Delivery) -> None:
+        if delivered.channel is not self._consumer:
             return  # from a channel that has since been replaced: its tags are void
-        self._ack_tag = tag
+        self._ack_tag = delivered.delivery_tag
         if not self._ack_scheduled:
+            # One ack (multiple=True) per burst of deliveries instead of one per message.
             self._ack_scheduled = True
             asyncio.get_running_loop().call_soon(self._ack_batch)
 
     def _ack_batch(self) -> None:
         self._ack_scheduled = False
         channel = self._consumer
-        if channel is None or channel.is_closed:
-            return
-        asyncio.get_running_loop().create_task(self._ack(channel, self._ack_tag))
-
-    @staticmethod
-    async def _ack(channel: aiormq.abc.AbstractChannel, tag: int) -> None:
-        try:
-            await channel.basic_ack(tag, multiple=True, wait=False)
-        except Exception as exc:  # connection gone: the broker has dropped the inbox anyway
-            log.debug("ack of %d failed: %r", tag, exc)
+        if channel is not None and not channel.is_closed:
+            channel.basic_ack(self._ack_tag, multiple=True)
 
     def _schedule_sweep(self) -> None:
         interval = min(max(self._config.expiry / 2, 0.5), 10.0)

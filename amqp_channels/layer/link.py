@@ -17,14 +17,13 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiormq
-
+from .. import amqp
 from ..errors import BrokerUnavailable
 from .config import LayerConfig, _redact
 
 log = logging.getLogger("amqp_channels.link")
 
-RestoreCallback = Callable[[aiormq.abc.AbstractConnection], Awaitable[None]]
+RestoreCallback = Callable[[amqp.Connection], Awaitable[None]]
 MIN_BACKOFF = 0.1
 MAX_BACKOFF = 5.0
 CLOSE_TIMEOUT = 5.0
@@ -37,8 +36,8 @@ class Link:
         self._config = config
         self._restore = restore
         self._name = name
-        self.connection: aiormq.abc.AbstractConnection | None = None
-        self.publisher: aiormq.abc.AbstractChannel | None = None
+        self.connection: amqp.Connection | None = None
+        self.publisher: amqp.Channel | None = None
         self.generation = 0  # bumps on every successful (re)connect
         self.reconnects = 0
         self._ready = asyncio.Event()
@@ -56,7 +55,7 @@ class Link:
     def is_ready(self) -> bool:
         return self._ready.is_set()
 
-    async def ready(self, timeout: float) -> aiormq.abc.AbstractChannel:
+    async def ready(self, timeout: float) -> amqp.Channel:
         """The live publisher channel, waiting at most ``timeout`` for a (re)connect."""
         if self._ready.is_set() and self.publisher is not None:
             return self.publisher
@@ -73,7 +72,7 @@ class Link:
         assert self.publisher is not None  # set together with _ready
         return self.publisher
 
-    async def open_channel(self, **kwargs: Any) -> aiormq.abc.AbstractChannel:
+    async def open_channel(self, **kwargs: Any) -> amqp.Channel:
         """A new AMQP channel on the live connection (for consumers and risky declares).
 
         Works while ``restore`` runs (the connection is up, the link not yet ready)."""
@@ -82,7 +81,7 @@ class Link:
             await self.ready(self._config.connect_timeout)
             connection = self.connection
             assert connection is not None
-        return await asyncio.wait_for(connection.channel(**kwargs), self._config.connect_timeout)
+        return await connection.channel(timeout=self._config.connect_timeout, **kwargs)
 
     def connection_lost(self, exc: BaseException) -> None:
         """Called by users of the link when an operation proved the connection dead."""
@@ -143,9 +142,8 @@ class Link:
     async def _connect_and_restore(self) -> None:
         connection = await self._connect_any()
         try:
-            publisher = await asyncio.wait_for(
-                connection.channel(publisher_confirms=True), self._config.connect_timeout
-            )
+            publisher = await connection.channel(publisher_confirms=True,
+                                                 timeout=self._config.connect_timeout)
             self.connection, self.publisher = connection, publisher
             self.generation += 1
             await self._restore(connection)
@@ -155,43 +153,31 @@ class Link:
         self._last_error = None
         self._ready.set()
 
-    async def _connect_any(self) -> aiormq.abc.AbstractConnection:
+    async def _connect_any(self) -> amqp.Connection:
         errors = []
         for url in self._config.hosts:
-            connection = aiormq.Connection(url, context=self._config.ssl)
-            # aiormq leaks its socket when cancelled during the handshake, so the handshake
-            # is shielded: on cancellation we let it end (bounded) and then close it.
-            handshake = asyncio.ensure_future(
-                connection.connect({"connection_name": f"amqp-channels {self._name}"})
-            )
             try:
-                await asyncio.wait_for(asyncio.shield(handshake), self._config.connect_timeout)
-                return connection
-            except BaseException as exc:
-                await asyncio.wait({handshake}, timeout=self._config.connect_timeout)
-                if not handshake.done():
-                    handshake.cancel()
-                elif not handshake.cancelled():
-                    handshake.exception()  # retrieved: it is reported through `exc`
-                await self._close_quietly(connection, None)
-                if not isinstance(exc, Exception):
-                    raise
+                return await amqp.connect(url, ssl=self._config.ssl, name=f"amqp-channels {self._name}",
+                                          timeout=self._config.connect_timeout)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # refused, unreachable, bad login: try the next host
                 errors.append(f"{_redact(url)}: {exc!r}")
         raise ConnectionError("; ".join(errors))
 
-    async def _wait_closed(self, connection: aiormq.abc.AbstractConnection) -> None:
+    async def _wait_closed(self, connection: amqp.Connection) -> None:
         try:
-            await asyncio.shield(connection.closing)
+            await asyncio.shield(connection.closed)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._last_error = exc
 
     @staticmethod
-    async def _close_quietly(connection: aiormq.abc.AbstractConnection,
+    async def _close_quietly(connection: amqp.Connection,
                              exc: BaseException | None) -> None:
         try:
-            await asyncio.wait_for(connection.close(exc), CLOSE_TIMEOUT)
+            await connection.close(timeout=CLOSE_TIMEOUT)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -13,10 +13,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiormq
-from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError, DeliveryError
 from channels.exceptions import ChannelFull
-from pamqp.commands import Basic
+
+from .. import amqp
+from ..amqp.errors import AMQPError, PublishNacked
+from ..amqp.properties import encode_properties
 
 from ..errors import BrokerUnavailable
 from .config import LayerConfig, _redact
@@ -26,6 +27,8 @@ from .naming import SCHEMA_HEADER, SCHEMA_VERSION, random_token
 from .shared_queues import SharedQueues
 from .stats import LayerStats
 from .wire import Codec
+
+PROPERTIES_CACHE_SIZE = 4096
 
 
 class LoopState:
@@ -41,15 +44,16 @@ class LoopState:
         self.link = Link(config, self._restore, name=f"{config.prefix}.{self.token}")
         self.shared = SharedQueues(config, codec, stats, self.link)
         self._on_stopped = on_stopped
+        self._encoded_properties: dict[tuple[tuple[str, Any], ...], bytes] = {}
         # Extensions (groups) keep their per-loop state here and add restore steps.
         self.addons: dict[str, Any] = {}
-        self.restore_hooks: list[Callable[[aiormq.abc.AbstractConnection], Awaitable[None]]] = []
+        self.restore_hooks: list[Callable[[amqp.Connection], Awaitable[None]]] = []
         self.stop_hooks: list[Callable[[], None]] = []
         self.link.start()
         assert self.link._task is not None
         self.link._task.add_done_callback(lambda _task: self._stopped())
 
-    async def _restore(self, connection: aiormq.abc.AbstractConnection) -> None:
+    async def _restore(self, connection: amqp.Connection) -> None:
         await self.inbox.restore(connection)
         await self.shared.restore(connection)
         for hook in self.restore_hooks:
@@ -72,44 +76,54 @@ class LoopState:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.send_timeout
-        headers[SCHEMA_HEADER] = SCHEMA_VERSION
-        properties = Basic.Properties(
-            content_type=self.codec.content_type,
-            content_encoding=self.codec.content_encoding,
-            headers=headers,
-            delivery_mode=1,
-        )
+        properties = self._properties(headers)
         while True:
             publisher = await self.link.ready(max(deadline - loop.time(), 0.001))
+            if publisher.is_closed:
+                # Closed before we wrote anything: wait for the reconnect and try again.
+                self.link.connection_lost(ConnectionError("publisher channel closed"))
+                if loop.time() >= deadline:
+                    raise self._unavailable(f"send to {normal_channel or routing_key}: "
+                                            "the connection is down")
+                await asyncio.sleep(0.01)
+                continue
             try:
-                if normal_channel is not None:
-                    routing_key = await asyncio.wait_for(
-                        self.shared.declared_queue(normal_channel),
-                        max(deadline - loop.time(), 0.001),
-                    )
-                await asyncio.wait_for(
-                    publisher.basic_publish(body, exchange=exchange, routing_key=routing_key,
-                                            properties=properties),
-                    max(deadline - loop.time(), 0.001),
-                )
+                # asyncio.timeout, not wait_for: no extra task per send on the hot path.
+                async with asyncio.timeout_at(deadline):
+                    if normal_channel is not None:
+                        routing_key = await self.shared.declared_queue(normal_channel)
+                    await publisher.basic_publish(body, exchange=exchange,
+                                                  routing_key=routing_key,
+                                                  properties=properties)
                 self.stats.sent += 1
                 return
-            except DeliveryError:
+            except PublishNacked:
                 self.stats.channel_full += 1
                 raise ChannelFull(f"queue {routing_key} is at capacity") from None
-            except ChannelInvalidStateError as exc:
-                # The channel was already closed: nothing was written; wait for a reconnect.
-                self.link.connection_lost(exc)
-                if loop.time() >= deadline:
-                    raise self._unavailable(f"publish to {routing_key} failed: {exc!r}") from exc
             except TimeoutError as exc:
                 raise self._unavailable(
                     f"no answer from the broker for a send to {normal_channel or routing_key} "
                     f"within send_timeout ({self.config.send_timeout:g}s)"
                 ) from exc
-            except (AMQPConnectionError, ConnectionError, aiormq.exceptions.AMQPError) as exc:
+            except (AMQPError, ConnectionError) as exc:
                 self.link.connection_lost(exc)
-                raise self._unavailable(f"publish to {routing_key} failed: {exc!r}") from exc
+                raise self._unavailable(f"send to {normal_channel or routing_key} failed: "
+                                        f"{exc!r}") from exc
+
+    def _properties(self, headers: dict[str, Any]) -> bytes:
+        """Encoded message properties, cached: a process sends to few distinct targets."""
+        key = tuple(headers.items())
+        encoded = self._encoded_properties.get(key)
+        if encoded is None:
+            if len(self._encoded_properties) >= PROPERTIES_CACHE_SIZE:
+                self._encoded_properties.clear()
+            encoded = self._encoded_properties[key] = encode_properties(amqp.Properties(
+                content_type=self.codec.content_type,
+                content_encoding=self.codec.content_encoding,
+                headers={**headers, SCHEMA_HEADER: SCHEMA_VERSION},
+                delivery_mode=1,
+            ))
+        return encoded
 
     def _unavailable(self, reason: str) -> BrokerUnavailable:
         return BrokerUnavailable(tuple(_redact(h) for h in self.config.hosts), reason)

@@ -23,8 +23,8 @@ import asyncio
 import logging
 from typing import Any
 
-import aiormq
-from aiormq.abc import DeliveredMessage
+from .. import amqp
+from ..amqp.errors import PreconditionFailed
 
 from .buffers import ChannelBuffer
 from .config import LayerConfig
@@ -38,7 +38,7 @@ log = logging.getLogger("amqp_channels.shared_queues")
 IDLE_RELEASE = 2.0
 CONSUMER_PREFETCH = 20  # small: competing workers share the backlog fairly
 
-Held = tuple[aiormq.abc.AbstractChannel, int, dict[str, Any]]  # (AMQP channel, tag, message)
+Held = tuple[amqp.Channel, int, dict[str, Any]]  # (AMQP channel, tag, message)
 
 
 class SharedQueues:
@@ -51,7 +51,7 @@ class SharedQueues:
         self._link = link
         self._declared: set[str] = set()
         self._declared_generation = -1
-        self._declarer: aiormq.abc.AbstractChannel | None = None
+        self._declarer: amqp.Channel | None = None
         self._consumers: dict[str, _Consumer] = {}
         self.known: set[str] = set()  # every queue this loop declared: flush deletes them
 
@@ -81,7 +81,7 @@ class SharedQueues:
             declarer = self._declarer = await self._link.open_channel()
         try:
             await declarer.queue_declare(queue, durable=True, arguments=self.arguments(channel))
-        except aiormq.exceptions.ChannelPreconditionFailed as exc:
+        except PreconditionFailed as exc:
             # Exists with other arguments: keep the broker's (a policy or an older deploy).
             log.warning("queue %s exists with other arguments; using it as it is (%s)",
                         queue, exc)
@@ -94,7 +94,7 @@ class SharedQueues:
             consumer = self._consumers[channel] = _Consumer(self, channel)
         return await consumer.receive()
 
-    async def restore(self, connection: aiormq.abc.AbstractConnection) -> None:
+    async def restore(self, connection: amqp.Connection) -> None:
         """After a reconnect: drop stale deliveries, resume consumers someone waits on."""
         self._declarer = None
         for consumer in self._consumers.values():
@@ -123,7 +123,7 @@ class _Consumer:
         self._owner = owner
         self._channel = channel
         self._buffer: ChannelBuffer[Held] = ChannelBuffer()
-        self._amqp: aiormq.abc.AbstractChannel | None = None
+        self._amqp: amqp.Channel | None = None  # the consuming AMQP channel, while any
         self._starting: asyncio.Lock = asyncio.Lock()
         self._idle_timer: asyncio.TimerHandle | None = None
 
@@ -139,13 +139,10 @@ class _Consumer:
             if self._amqp is None or self._amqp.is_closed:
                 await self.start()
             while True:
-                amqp, tag, message = await self._buffer.get()
-                if amqp.is_closed:
+                amqp_channel, tag, message = await self._buffer.get()
+                if amqp_channel.is_closed:
                     continue  # its connection is gone; the broker requeued the message
-                try:
-                    await amqp.basic_ack(tag, wait=False)
-                except Exception:
-                    continue  # not acked: the broker will hand it to another receiver
+                amqp_channel.basic_ack(tag)
                 self._owner._stats.received += 1
                 return message
         finally:
@@ -160,22 +157,22 @@ class _Consumer:
                 return
             link = self._owner._link
             queue = await self._owner.declared_queue(self._channel)
-            amqp = await link.open_channel()
-            await amqp.basic_qos(prefetch_count=min(CONSUMER_PREFETCH,
+            consumer = await link.open_channel()
+            await consumer.basic_qos(prefetch_count=min(CONSUMER_PREFETCH,
                                                     self._owner._config.prefetch_count))
-            await amqp.basic_consume(queue, self._on_delivery, no_ack=False)
-            self._amqp = amqp
+            await consumer.basic_consume(queue, self._on_delivery, no_ack=False)
+            self._amqp = consumer
 
     def reset(self) -> None:
         self._amqp = None
         self._buffer.clear()
 
     async def stop(self) -> None:
-        amqp, self._amqp = self._amqp, None
+        consumer, self._amqp = self._amqp, None
         self._buffer.clear()
-        if amqp is not None and not amqp.is_closed:
+        if consumer is not None and not consumer.is_closed:
             try:
-                await asyncio.wait_for(amqp.close(), 5)
+                await consumer.close(timeout=5)
             except Exception as exc:
                 log.debug("closing consumer of %s failed: %r", self._channel, exc)
 
@@ -185,20 +182,14 @@ class _Consumer:
             # Closing the AMQP channel makes the broker requeue what we hold, for others.
             asyncio.get_running_loop().create_task(self.stop())
 
-    async def _on_delivery(self, delivered: DeliveredMessage) -> None:
-        properties = delivered.header.properties
-        tag: int | None = getattr(delivered.delivery, "delivery_tag", None)
-        if tag is None:
-            return  # not a consumer delivery
+    def _on_delivery(self, delivered: amqp.Delivery) -> None:
+        properties = delivered.properties
         try:
             message = self._owner._codec.decode(
                 delivered.body, properties.content_type, properties.content_encoding
             )
         except UndecodableMessage as exc:
             self._owner._stats.drop("foreign", f"on channel {self._channel}: {exc}")
-            try:
-                await delivered.channel.basic_reject(tag, requeue=False, wait=False)
-            except Exception:
-                pass
+            delivered.channel.basic_reject(delivered.delivery_tag, requeue=False)
             return
-        self._buffer.put((delivered.channel, tag, message))
+        self._buffer.put((delivered.channel, delivered.delivery_tag, message))

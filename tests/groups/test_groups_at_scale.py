@@ -27,7 +27,7 @@ def _member_process(url: str, prefix: str, ready: Any, results: Any) -> None:
         for channel in channels:
             await layer.group_add("big", channel)
         ready.put("ready")
-        for round_ in range(2):
+        for _round in range(2):
             got = [(await asyncio.wait_for(layer.receive(c), 30))["type"] for c in channels]
             results.put(got)
         await layer.close()

@@ -294,5 +294,5 @@ async def test_unreachable_broker_fails_new_channel_within_connect_timeout(
     from amqp_channels import BrokerUnavailable
 
     layer = make_layer(hosts=["amqp://guest:guest@127.0.0.1:1/"], connect_timeout=1)
-    with pytest.raises(BrokerUnavailable, match="127.0.0.1:1"):
+    with pytest.raises(BrokerUnavailable, match=r"127\.0\.0\.1:1"):
         await asyncio.wait_for(layer.new_channel(), 5)
