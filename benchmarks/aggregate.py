@@ -12,8 +12,27 @@ from typing import Any
 
 from benchmarks.processes import Result
 
-_MEDIAN = ("msgs_per_s", "elapsed_s", "send_s", "p50_ms", "p99_ms", "mean_ms", "max_ms")
-_SUM = ("sent", "refused", "unique", "lost", "duplicated", "unexpected", "round_trips")
+_MEDIAN = (
+    "msgs_per_s",
+    "pairs_per_s",
+    "elapsed_s",
+    "send_s",
+    "p50_ms",
+    "p99_ms",
+    "mean_ms",
+    "max_ms",
+)
+_SUM = (
+    "sent",
+    "expected",
+    "refused",
+    "unique",
+    "lost",
+    "duplicated",
+    "unexpected",
+    "round_trips",
+    "pairs",
+)
 
 
 def combine(runs: list[Result]) -> Result:

@@ -6,6 +6,7 @@ number ``n`` carried in each message, so the columns of the report mean the same
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -21,6 +22,11 @@ STOP = "bench.stop"
 def chat_message(n: int) -> dict[str, Any]:
     """The small message of the throughput scenarios, numbered ``n``."""
     return {"type": "chat.message", "text": "hello", "n": n}
+
+
+def group_message(n: int) -> dict[str, Any]:
+    """The fan-out message numbered ``n``, stamped with ``time.monotonic()`` at sending."""
+    return {**chat_message(n), "sent_at": time.monotonic()}
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from types import FrameType
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import p2p, rtt, work
+from benchmarks import churn, fanout, p2p, rtt, work
 from benchmarks.aggregate import combine
 from benchmarks.layers import LAYER_LABELS, LAYER_NAMES, UNSUPPORTED, LayerSpec
 from benchmarks.machine import machine_info
@@ -32,7 +32,7 @@ from benchmarks.processes import Result, describe
 from benchmarks.report import Results, write
 from benchmarks.servers import Servers, running_servers
 
-SCENARIOS = ("p2p", "work", "rtt")
+SCENARIOS = ("p2p", "work", "rtt", "fanout", "churn")
 
 
 def _log(text: str) -> None:
@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--round-trips", type=int, default=2000, help="timed RTT samples")
     parser.add_argument("--warmup-round-trips", type=int, default=200)
     parser.add_argument(
+        "--group-sends", type=int, default=300, help="group_send calls per fanout run"
+    )
+    parser.add_argument("--churn-seconds", type=float, default=3.0, help="length of one churn run")
+    parser.add_argument(
         "--repeat", type=int, default=3, help="rounds; the table shows medians and summed counts"
     )
     parser.add_argument(
@@ -88,6 +92,10 @@ def _measure(scenario: str, spec: LayerSpec, args: argparse.Namespace) -> Result
         return p2p.measure(spec, count=args.messages, deadline=args.deadline)
     if scenario == "work":
         return work.measure(spec, count=args.messages, deadline=args.deadline)
+    if scenario == "fanout":
+        return fanout.measure(spec, count=args.group_sends, deadline=args.deadline)
+    if scenario == "churn":
+        return churn.measure(spec, seconds=args.churn_seconds)
     return rtt.measure(
         spec, warmup=args.warmup_round_trips, rounds=args.round_trips, deadline=args.deadline
     )
@@ -96,13 +104,18 @@ def _measure(scenario: str, spec: LayerSpec, args: argparse.Namespace) -> Result
 def _summary(result: Result) -> str:
     if "error" in result:
         return f"error: {result['error']}"
-    if "p50_ms" in result:
-        return f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms"
+    if "pairs_per_s" in result:
+        return f"{result['pairs_per_s']:,.0f} add+discard pairs/s ({result['pairs']} pairs)"
     if "msgs_per_s" in result:
-        return (
+        text = (
             f"{result['msgs_per_s']:,.0f} msg/s, lost {result['lost']}, "
             f"duplicated {result['duplicated']}"
         )
+        if result.get("p50_ms") is not None:  # fanout: rate and latency
+            text += f", p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
+        return text
+    if "p50_ms" in result:
+        return f"p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms"
     return str(result)
 
 
@@ -124,7 +137,7 @@ def _measure_guarded(
     # Other work on the machine skews a run; keep the load next to the numbers.
     result["load_1min"] = round(os.getloadavg()[0], 2)
     _log(
-        f"{scenario:<4} {LAYER_LABELS[name]:<12} {_summary(result)} "
+        f"{scenario:<6} {LAYER_LABELS[name]:<12} {_summary(result)} "
         f"({time.monotonic() - started:.1f} s)"
     )
     return result
@@ -189,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         "messages": args.messages,
         "round_trips": args.round_trips,
         "warmup_round_trips": args.warmup_round_trips,
+        "group_sends": args.group_sends,
+        "churn_seconds": args.churn_seconds,
         "total_s": round(time.monotonic() - started),
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)

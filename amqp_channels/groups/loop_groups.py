@@ -26,7 +26,6 @@ from channels.exceptions import ChannelFull
 
 from .. import amqp
 from ..amqp.errors import ConnectionClosed
-
 from ..layer.loop_state import LoopState
 from ..layer.naming import (
     CHANNEL_HEADER,

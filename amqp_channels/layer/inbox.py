@@ -25,7 +25,6 @@ from typing import Any
 
 from .. import amqp
 from ..amqp.errors import ResourceLocked
-
 from .buffers import ChannelBuffer
 from .config import LayerConfig
 from .naming import CHANNEL_HEADER, CONTROL_HEADER, GROUP_HEADER, inbox_queue, inbox_token

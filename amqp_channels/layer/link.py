@@ -157,7 +157,8 @@ class Link:
         errors = []
         for url in self._config.hosts:
             try:
-                return await amqp.connect(url, ssl=self._config.ssl, name=f"amqp-channels {self._name}",
+                return await amqp.connect(url, ssl=self._config.ssl,
+                                          name=f"amqp-channels {self._name}",
                                           timeout=self._config.connect_timeout)
             except asyncio.CancelledError:
                 raise

@@ -18,7 +18,6 @@ from channels.exceptions import ChannelFull
 from .. import amqp
 from ..amqp.errors import AMQPError, PublishNacked
 from ..amqp.properties import encode_properties
-
 from ..errors import BrokerUnavailable
 from .config import LayerConfig, _redact
 from .inbox import Inbox

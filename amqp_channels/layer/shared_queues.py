@@ -25,7 +25,6 @@ from typing import Any
 
 from .. import amqp
 from ..amqp.errors import PreconditionFailed
-
 from .buffers import ChannelBuffer
 from .config import LayerConfig
 from .link import Link
