@@ -274,6 +274,12 @@ class Channel(Topology):
         self._raise_if_closed()
         self._protocol.write(ack_frame(self.channel_id, delivery_tag, multiple))
 
+    def basic_ack_each(self, delivery_tags: list[int]) -> None:
+        """Acknowledge several deliveries one by one, in a single write."""
+        self._raise_if_closed()
+        channel_id = self.channel_id
+        self._protocol.write(b"".join(ack_frame(channel_id, tag, False) for tag in delivery_tags))
+
     def basic_nack(self, delivery_tag: int, multiple: bool = False,
                    requeue: bool = True) -> None:
         """Refuse a delivery (or all up to it with ``multiple``)."""

@@ -8,11 +8,16 @@ Guarantees:
 * the queue name is chosen by the client and declared again after a reconnect, so channel
   names stay valid across outages (a lingering old exclusive queue, RESOURCE_LOCKED, is
   retried with backoff);
-* deliveries are acked once they are in a local buffer (in batches, ``multiple=True``), so
-  the broker never holds more than ``prefetch_count`` of them in flight;
-* a channel whose local buffer holds ``capacity`` messages drops further arrivals (counted),
-  so one abandoned channel cannot stall the process; messages left unread longer than
-  ``expiry`` are dropped too.
+* a direct message is acked when a ``receive()`` takes it (or when it expires), so a channel
+  whose receiver is busy holds its backlog as unacked deliveries, at most
+  ``prefetch_count`` in all; beyond that RabbitMQ keeps it in the inbox queue up to
+  ``x-max-length`` and then nacks the sender, who gets ``ChannelFull``: a fast sender is
+  slowed down, never silently dropped;
+* a channel that is full and has had no receiver for ``ALIVE_WINDOW`` seconds (a websocket
+  whose consumer is gone) drops further direct messages (counted) instead of holding them,
+  so one abandoned channel cannot stall its whole process;
+* group deliveries are acked once fanned out: a full member is skipped (the spec's rule);
+* messages left unread longer than ``expiry`` are dropped (and acked).
 """
 
 from __future__ import annotations
@@ -33,12 +38,14 @@ from .wire import Codec, UndecodableMessage
 
 log = logging.getLogger("amqp_channels.inbox")
 
-Entry = tuple[float, dict[str, Any]]  # (expires at, monotonic clock; message)
+# (expires at on the monotonic clock, message, delivery tag to ack or 0, its AMQP channel)
+Entry = tuple[float, dict[str, Any], int, "amqp.Channel | None"]
 # (group, first decoded copy, a function that decodes another copy for the next member)
 GroupHandler = Callable[[str, dict[str, Any], Callable[[], dict[str, Any]]], None]
 # (action, group, channel): a membership change another process asked of this one
 ControlHandler = Callable[[str, str, str], None]
 DECLARE_ATTEMPTS = 8
+ALIVE_WINDOW = 5.0  # seconds since the last receive() for a channel to count as read
 
 
 class Inbox:
@@ -52,8 +59,9 @@ class Inbox:
         self._stats = stats
         self._buffers: dict[str, ChannelBuffer[Entry]] = {}
         self._consumer: amqp.Channel | None = None
-        self._ack_tag = 0
+        self._acks: list[int] = []
         self._ack_scheduled = False
+        self._last_receive: dict[str, float] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         # Set by the groups extension; without it group deliveries count as foreign.
         self.group_handler: GroupHandler | None = None
@@ -90,20 +98,29 @@ class Inbox:
         await channel.basic_qos(prefetch_count=self._config.prefetch_count)
         await channel.basic_consume(self.queue, self._on_delivery, no_ack=False)
         self._consumer = channel
-        self._ack_tag = 0
-        self._ack_scheduled = False
+        self._acks.clear()  # tags of the old channel are void
         if self._sweeper is None:
             self._schedule_sweep()
 
-    def deliver(self, channel: str, message: dict[str, Any]) -> bool:
-        """Put ``message`` into ``channel``'s local buffer; False when it is full."""
+    def deliver(self, channel: str, message: dict[str, Any], tag: int = 0) -> bool:
+        """Put ``message`` into ``channel``'s local buffer; False when it is full.
+
+        With a delivery ``tag`` the message is held unacked until received, and a full
+        buffer only refuses it when nobody has read the channel lately."""
         buffer = self._buffers.get(channel)
         if buffer is None:
             buffer = self._buffers[channel] = ChannelBuffer()
-        elif len(buffer) >= self._config.capacity_for(channel):
+        elif len(buffer) >= self._config.capacity_for(channel) and not (
+                tag and self._is_read(channel, buffer)):
             return False
-        buffer.put((time.monotonic() + self._config.expiry, message))
+        buffer.put((time.monotonic() + self._config.expiry, message, tag,
+                    self._consumer if tag else None))
         return True
+
+    def _is_read(self, channel: str, buffer: ChannelBuffer[Entry]) -> bool:
+        if buffer.waiting:
+            return True
+        return time.monotonic() - self._last_receive.get(channel, -ALIVE_WINDOW) < ALIVE_WINDOW
 
     def is_full(self, channel: str) -> bool:
         buffer = self._buffers.get(channel)
@@ -114,16 +131,22 @@ class Inbox:
         buffer = self._buffers.get(channel)
         if buffer is None:
             buffer = self._buffers[channel] = ChannelBuffer()
-        while True:
-            expires_at, message = await buffer.get()
-            if expires_at >= time.monotonic():
-                return message
-            self._stats.drop("expired", f"unread for {self._config.expiry:g}s on {channel}")
+        self._last_receive[channel] = time.monotonic()
+        try:
+            while True:
+                expires_at, message, tag, consumer = await buffer.get()
+                if tag:
+                    self._ack(tag, consumer)
+                if expires_at >= time.monotonic():
+                    return message
+                self._stats.drop("expired", f"unread for {self._config.expiry:g}s on {channel}")
+        finally:
+            self._last_receive[channel] = time.monotonic()
 
     def flush(self) -> None:
         """Forget every buffered message (waiting receivers keep waiting)."""
         for buffer in self._buffers.values():
-            buffer.clear()
+            self._ack_all(buffer.clear())
 
     def close(self) -> None:
         if self._sweeper is not None:
@@ -134,6 +157,7 @@ class Inbox:
         # Called by the client for each delivery, in order, from data_received.
         properties = delivered.properties
         headers = properties.headers or {}
+        held = False
         try:
             if CONTROL_HEADER in headers:
                 self._on_control(headers)
@@ -145,16 +169,21 @@ class Inbox:
                 if group is not None:
                     self._on_group(group, message, delivered.body, properties)
                 else:
-                    self._on_direct(headers.get(CHANNEL_HEADER), message)
+                    held = self._on_direct(headers.get(CHANNEL_HEADER), message,
+                                           delivered.delivery_tag)
         except UndecodableMessage as exc:
             self._stats.drop("foreign", f"on {self.queue}: {exc}")
-        self._ack_later(delivered)
+        if not held:
+            self._ack(delivered.delivery_tag, delivered.channel)
 
-    def _on_direct(self, target: object, message: dict[str, Any]) -> None:
+    def _on_direct(self, target: object, message: dict[str, Any], tag: int) -> bool:
+        """Buffer a direct message; True when it is held for a receiver (acked later)."""
         if not isinstance(target, str) or not self.owns(target):
             raise UndecodableMessage(f"no channel of this inbox in header: {target!r}")
-        if not self.deliver(target, message):
-            self._stats.drop("full", f"local buffer of {target} is full")
+        if self.deliver(target, message, tag):
+            return True
+        self._stats.drop("full", f"{target} is full and has no receiver")
+        return False
 
     def _on_group(self, group: object, message: dict[str, Any], body: bytes,
                   properties: amqp.Properties) -> None:
@@ -173,20 +202,26 @@ class Inbox:
             raise UndecodableMessage(f"bad control message {headers!r}")
         self.control_handler(action, group, target)
 
-    def _ack_later(self, delivered: amqp.Delivery) -> None:
-        if delivered.channel is not self._consumer:
+    def _ack(self, tag: int, channel: amqp.Channel | None) -> None:
+        """Ack ``tag`` soon, together with the others of this loop iteration."""
+        if channel is not self._consumer or channel is None:
             return  # from a channel that has since been replaced: its tags are void
-        self._ack_tag = delivered.delivery_tag
+        self._acks.append(tag)
         if not self._ack_scheduled:
-            # One ack (multiple=True) per burst of deliveries instead of one per message.
             self._ack_scheduled = True
-            asyncio.get_running_loop().call_soon(self._ack_batch)
+            asyncio.get_running_loop().call_soon(self._flush_acks)
 
-    def _ack_batch(self) -> None:
+    def _ack_all(self, entries: list[Entry]) -> None:
+        for _expires_at, _message, tag, consumer in entries:
+            if tag:
+                self._ack(tag, consumer)
+
+    def _flush_acks(self) -> None:
         self._ack_scheduled = False
+        tags, self._acks = self._acks, []
         channel = self._consumer
-        if channel is not None and not channel.is_closed:
-            channel.basic_ack(self._ack_tag, multiple=True)
+        if tags and channel is not None and not channel.is_closed:
+            channel.basic_ack_each(tags)
 
     def _schedule_sweep(self) -> None:
         interval = min(max(self._config.expiry / 2, 0.5), 10.0)
@@ -198,8 +233,10 @@ class Inbox:
             buffer = self._buffers[name]
             expired = buffer.drop_while(lambda entry: entry[0] < now)
             if expired:
+                self._ack_all(expired)
                 self._stats.drop("expired", f"unread for {self._config.expiry:g}s on {name}",
                                  len(expired))
-            if buffer.idle:
+            if buffer.idle and now - self._last_receive.get(name, 0.0) > ALIVE_WINDOW:
                 del self._buffers[name]
+                self._last_receive.pop(name, None)
         self._schedule_sweep()

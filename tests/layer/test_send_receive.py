@@ -296,3 +296,36 @@ async def test_unreachable_broker_fails_new_channel_within_connect_timeout(
     layer = make_layer(hosts=["amqp://guest:guest@127.0.0.1:1/"], connect_timeout=1)
     with pytest.raises(BrokerUnavailable, match=r"127\.0\.0\.1:1"):
         await asyncio.wait_for(layer.new_channel(), 5)
+
+
+async def test_busy_receiver_pushes_back_on_a_fast_sender(make_layer: LayerFactory) -> None:
+    """A receiver that is busy (not abandoned) makes a fast remote sender get ChannelFull
+    instead of losing messages: every send that returned is received."""
+    owner = make_layer(capacity=5, prefetch_count=5)
+    sender = make_layer(capacity=5)
+    channel = await owner.new_channel()
+    await sender.send(channel, {"type": "warm", "i": -1})
+    assert (await receive(owner, channel))["i"] == -1  # the channel is being read
+    accepted = 0
+    with pytest.raises(ChannelFull):
+        for i in range(100):
+            await sender.send(channel, {"type": "x", "i": i})
+            accepted += 1
+    assert accepted >= 5  # at least the local buffer's worth got through
+    got = [(await receive(owner, channel))["i"] for _ in range(accepted)]
+    assert got == list(range(accepted))
+    assert await receives_nothing(owner, channel)
+
+
+async def test_abandoned_full_channel_does_not_stall_its_process(make_layer: LayerFactory
+                                                                 ) -> None:
+    """Messages for a full channel nobody reads are dropped (counted), and the other
+    channels of the process keep receiving."""
+    owner = make_layer(capacity=3, prefetch_count=10)
+    sender = make_layer(capacity=100)
+    abandoned, alive = await owner.new_channel(), await owner.new_channel()
+    for i in range(30):
+        await sender.send(abandoned, {"type": "x", "i": i})
+    await sender.send(alive, {"type": "still-flowing"})
+    assert (await receive(owner, alive))["type"] == "still-flowing"
+    assert owner.stats.dropped["full"] == 27
