@@ -136,7 +136,8 @@ def markdown(results: Results, *, machine: dict[str, Any], settings: dict[str, A
         "worse for milliseconds. "
         "`raw aio-pika` is the ceiling: plain aio-pika, publisher confirms awaited per "
         "message, no layer. Group fan-out runs at each layer's default capacity, so "
-        "its lost deliveries are what an untuned deployment drops.",
+        "its lost deliveries are what an untuned deployment drops; a layer that drops more "
+        "has less to deliver, so read its rate and latency together with its losses.",
     ]
     footnotes = _footnotes(results)
     if footnotes:
