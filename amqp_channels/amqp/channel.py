@@ -135,6 +135,10 @@ class Channel(Topology):
             self._raise_if_closed()
             return await self._rpc.request(self._protocol.write, frame, expect, on_reply)
 
+    def _cast(self, method: Any) -> None:
+        self._raise_if_closed()
+        self._protocol.write(encode_method(self.channel_id, method))
+
     # -- frames from the protocol -----------------------------------------------------------
 
     def on_method(self, buf: bytes, start: int, end: int) -> None:

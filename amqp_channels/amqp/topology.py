@@ -23,6 +23,23 @@ class Topology:
     async def _call(self, method: Any, expect: Any, timeout: float) -> Any:
         raise NotImplementedError
 
+    def _cast(self, method: Any) -> None:
+        """Send a ``nowait`` method: no reply; a failure closes the channel, and the next
+        awaited call on it raises. Pipelining saves a round trip per step."""
+        raise NotImplementedError
+
+    def queue_bind_nowait(self, queue: str, exchange: str, routing_key: str = "") -> None:
+        """``queue_bind`` without waiting for BindOk (see ``_cast``)."""
+        self._cast(commands.Queue.Bind(queue=queue, exchange=exchange,
+                                       routing_key=routing_key, nowait=True))
+
+    def exchange_declare_nowait(self, exchange: str, exchange_type: str = "direct", *,
+                                durable: bool = False, auto_delete: bool = False) -> None:
+        """``exchange_declare`` without waiting for DeclareOk (see ``_cast``)."""
+        self._cast(commands.Exchange.Declare(exchange=exchange, exchange_type=exchange_type,
+                                             durable=durable, auto_delete=auto_delete,
+                                             nowait=True))
+
     async def queue_declare(self, queue: str, *, passive: bool = False, durable: bool = False,
                             exclusive: bool = False, auto_delete: bool = False,
                             arguments: Arguments | None = None, timeout: float = 10.0

@@ -6,8 +6,10 @@ Invariants:
   comparing what is wanted with what is bound);
 * after a reconnect every group with local members is bound again before the link reports
   ready, so consumers do nothing to keep receiving group messages;
-* a group message reaches each live local member once, as its own decoded copy; a member
-  whose buffer is full is skipped and counted, and ``group_send`` never raises
+* a group message reaches each live local member once, as its own decoded copy; the
+  delivery stays unacked until every copy is received, so members that are busy push back
+  on the broker (bounded by ``prefetch_count``) instead of losing messages; a member that is
+  full and not being read is skipped and counted; ``group_send`` never raises
   ``ChannelFull``.
 
 Normal channels may be group members too: their shared queue is bound to the group's
@@ -26,6 +28,7 @@ from channels.exceptions import ChannelFull
 
 from .. import amqp
 from ..amqp.errors import ConnectionClosed
+from ..layer.inbox import PendingAck
 from ..layer.loop_state import LoopState
 from ..layer.naming import (
     CHANNEL_HEADER,
@@ -144,13 +147,13 @@ class LoopGroups:
                 self._bound.add(group)
 
     def _fan_out(self, group: str, message: dict[str, Any],
-                 another_copy: Callable[[], dict[str, Any]]) -> None:
+                 another_copy: Callable[[], dict[str, Any]], pending: PendingAck) -> None:
         inbox = self._state.inbox
         copy: dict[str, Any] | None = message
         for channel in self.local.members(group):
             if copy is None:
                 copy = another_copy()
-            if inbox.deliver(channel, copy):
+            if inbox.deliver(channel, copy, pending):
                 copy = None
             else:
                 self._state.stats.drop("group-member-full",

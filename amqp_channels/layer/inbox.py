@@ -38,10 +38,26 @@ from .wire import Codec, UndecodableMessage
 
 log = logging.getLogger("amqp_channels.inbox")
 
-# (expires at on the monotonic clock, message, delivery tag to ack or 0, its AMQP channel)
-Entry = tuple[float, dict[str, Any], int, "amqp.Channel | None"]
-# (group, first decoded copy, a function that decodes another copy for the next member)
-GroupHandler = Callable[[str, dict[str, Any], Callable[[], dict[str, Any]]], None]
+
+
+class PendingAck:
+    """One inbox delivery held by local buffers: acked when the last copy is received,
+    expires or is flushed (a group message may sit in several channels' buffers)."""
+
+    __slots__ = ("channel", "holders", "tag")
+
+    def __init__(self, tag: int, channel: amqp.Channel) -> None:
+        self.tag = tag
+        self.channel = channel
+        self.holders = 1  # the delivery handler itself, until it has placed every copy
+
+
+# (expires at on the monotonic clock, message, the delivery to ack, or None when local)
+Entry = tuple[float, dict[str, Any], PendingAck | None]
+# (group, first decoded copy, a function that decodes another copy for the next member,
+# the delivery to hand to ``deliver`` with each copy)
+GroupHandler = Callable[[str, dict[str, Any], Callable[[], dict[str, Any]], "PendingAck"],
+                        None]
 # (action, group, channel): a membership change another process asked of this one
 ControlHandler = Callable[[str, str, str], None]
 DECLARE_ATTEMPTS = 8
@@ -102,19 +118,21 @@ class Inbox:
         if self._sweeper is None:
             self._schedule_sweep()
 
-    def deliver(self, channel: str, message: dict[str, Any], tag: int = 0) -> bool:
+    def deliver(self, channel: str, message: dict[str, Any],
+                pending: PendingAck | None = None) -> bool:
         """Put ``message`` into ``channel``'s local buffer; False when it is full.
 
-        With a delivery ``tag`` the message is held unacked until received, and a full
+        A message from the broker (``pending``) is held unacked until received, and a full
         buffer only refuses it when nobody has read the channel lately."""
         buffer = self._buffers.get(channel)
         if buffer is None:
             buffer = self._buffers[channel] = ChannelBuffer()
         elif len(buffer) >= self._config.capacity_for(channel) and not (
-                tag and self._is_read(channel, buffer)):
+                pending is not None and self._is_read(channel, buffer)):
             return False
-        buffer.put((time.monotonic() + self._config.expiry, message, tag,
-                    self._consumer if tag else None))
+        if pending is not None:
+            pending.holders += 1
+        buffer.put((time.monotonic() + self._config.expiry, message, pending))
         return True
 
     def _is_read(self, channel: str, buffer: ChannelBuffer[Entry]) -> bool:
@@ -134,9 +152,9 @@ class Inbox:
         self._last_receive[channel] = time.monotonic()
         try:
             while True:
-                expires_at, message, tag, consumer = await buffer.get()
-                if tag:
-                    self._ack(tag, consumer)
+                expires_at, message, pending = await buffer.get()
+                if pending is not None:
+                    self._release(pending)
                 if expires_at >= time.monotonic():
                     return message
                 self._stats.drop("expired", f"unread for {self._config.expiry:g}s on {channel}")
@@ -157,7 +175,7 @@ class Inbox:
         # Called by the client for each delivery, in order, from data_received.
         properties = delivered.properties
         headers = properties.headers or {}
-        held = False
+        pending = PendingAck(delivered.delivery_tag, delivered.channel)
         try:
             if CONTROL_HEADER in headers:
                 self._on_control(headers)
@@ -167,31 +185,27 @@ class Inbox:
                 )
                 group = headers.get(GROUP_HEADER)
                 if group is not None:
-                    self._on_group(group, message, delivered.body, properties)
+                    self._on_group(group, message, delivered.body, properties, pending)
                 else:
-                    held = self._on_direct(headers.get(CHANNEL_HEADER), message,
-                                           delivered.delivery_tag)
+                    self._on_direct(headers.get(CHANNEL_HEADER), message, pending)
         except UndecodableMessage as exc:
             self._stats.drop("foreign", f"on {self.queue}: {exc}")
-        if not held:
-            self._ack(delivered.delivery_tag, delivered.channel)
+        self._release(pending)  # acks now unless a buffer holds a copy
 
-    def _on_direct(self, target: object, message: dict[str, Any], tag: int) -> bool:
-        """Buffer a direct message; True when it is held for a receiver (acked later)."""
+    def _on_direct(self, target: object, message: dict[str, Any],
+                   pending: PendingAck) -> None:
         if not isinstance(target, str) or not self.owns(target):
             raise UndecodableMessage(f"no channel of this inbox in header: {target!r}")
-        if self.deliver(target, message, tag):
-            return True
-        self._stats.drop("full", f"{target} is full and has no receiver")
-        return False
+        if not self.deliver(target, message, pending):
+            self._stats.drop("full", f"{target} is full and has no receiver")
 
     def _on_group(self, group: object, message: dict[str, Any], body: bytes,
-                  properties: amqp.Properties) -> None:
+                  properties: amqp.Properties, pending: PendingAck) -> None:
         if not isinstance(group, str) or self.group_handler is None:
             raise UndecodableMessage(f"group message for {group!r} without groups here")
         content_type, encoding = properties.content_type, properties.content_encoding
         self.group_handler(group, message,
-                           lambda: self._codec.decode(body, content_type, encoding))
+                           lambda: self._codec.decode(body, content_type, encoding), pending)
 
     def _on_control(self, headers: dict[str, Any]) -> None:
         action, group = headers.get(CONTROL_HEADER), headers.get(GROUP_HEADER)
@@ -202,19 +216,20 @@ class Inbox:
             raise UndecodableMessage(f"bad control message {headers!r}")
         self.control_handler(action, group, target)
 
-    def _ack(self, tag: int, channel: amqp.Channel | None) -> None:
-        """Ack ``tag`` soon, together with the others of this loop iteration."""
-        if channel is not self._consumer or channel is None:
-            return  # from a channel that has since been replaced: its tags are void
-        self._acks.append(tag)
+    def _release(self, pending: PendingAck) -> None:
+        """One holder of a delivery is done with it; ack it soon after the last one."""
+        pending.holders -= 1
+        if pending.holders or pending.channel is not self._consumer:
+            return  # still held, or from a channel since replaced (its tags are void)
+        self._acks.append(pending.tag)
         if not self._ack_scheduled:
             self._ack_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_acks)
 
     def _ack_all(self, entries: list[Entry]) -> None:
-        for _expires_at, _message, tag, consumer in entries:
-            if tag:
-                self._ack(tag, consumer)
+        for _expires_at, _message, pending in entries:
+            if pending is not None:
+                self._release(pending)
 
     def _flush_acks(self) -> None:
         self._ack_scheduled = False

@@ -90,3 +90,29 @@ async def test_rpc_timeout_raises_and_the_late_reply_is_not_misrouted(
     assert await channel.queue_declare(empty) == (0, 0)  # not the reply about `full`
     assert await channel.queue_delete(full) == 1
     await channel.queue_delete(empty)
+
+
+async def test_failed_nowait_method_surfaces_on_the_next_call(connection: Connection,
+                                                              prefix: str) -> None:
+    """A pipelined (nowait) bind to a missing exchange closes the channel; the next awaited
+    call raises NotFound."""
+    channel = await connection.channel()
+    await channel.queue_declare(f"{prefix}.nw", exclusive=True)
+    channel.queue_bind_nowait(f"{prefix}.nw", f"{prefix}.no-such-exchange")
+    with pytest.raises(NotFound):
+        await channel.queue_declare(f"{prefix}.nw", exclusive=True)
+
+
+async def test_pipelined_declare_and_bind_take_effect(connection: Connection,
+                                                      prefix: str) -> None:
+    """nowait declare + bind, then one awaited call: the binding routes messages."""
+    channel = await connection.channel()
+    queue, exchange = f"{prefix}.pq", f"{prefix}.px"
+    await channel.queue_declare(queue, exclusive=True)
+    channel.exchange_declare_nowait(exchange, "fanout", auto_delete=True)
+    channel.queue_bind_nowait(queue, exchange)
+    await channel.queue_declare(queue, exclusive=True)  # a sync point after the casts
+    received: asyncio.Queue[Delivery] = asyncio.Queue()
+    await channel.basic_consume(queue, received.put_nowait, no_ack=True)
+    await channel.basic_publish(b"x", exchange=exchange, routing_key="")
+    assert (await asyncio.wait_for(received.get(), 5)).body == b"x"

@@ -187,3 +187,18 @@ async def test_flush_clears_groups(make_layer: LayerFactory) -> None:
     await layer.flush()
     await layer.group_send("flushed", {"type": "x"})
     assert await receives_nothing(layer, a)
+
+
+async def test_busy_member_loses_nothing(make_layer: LayerFactory) -> None:
+    """A member that is being read but falls behind gets every group message later: the
+    delivery waits unacked instead of being dropped at the local capacity."""
+    layer = make_layer(capacity=2)
+    sender = make_layer()
+    member = await layer.new_channel()
+    await layer.group_add("busy-room", member)
+    await sender.group_send("busy-room", {"type": "x", "i": -1})
+    assert (await receive(layer, member))["i"] == -1  # the member is being read
+    for i in range(10):
+        await sender.group_send("busy-room", {"type": "x", "i": i})
+    assert [(await receive(layer, member))["i"] for _ in range(10)] == list(range(10))
+    assert layer.stats.dropped["group-member-full"] == 0
