@@ -97,3 +97,15 @@ async def make_own_layer(own_rabbitmq: RabbitMQNode, prefix: str
 @pytest.fixture
 def layer(make_layer: LayerFactory) -> AMQPChannelLayer:
     return make_layer()
+
+
+@pytest.fixture(scope="module")
+def tls_rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQNode]:
+    """A broker that also accepts amqps:// on a TLS port, with a self-made CA."""
+    port, management_port = free_node_ports()
+    tls_port = next(p for p in range(port + 2, port + 100) if _free(p))
+    node = RabbitMQNode(tmp_path_factory.mktemp("tls-rabbitmq"), port=port,
+                        management_port=management_port, tls_port=tls_port)
+    node.start()
+    yield node
+    node.stop()

@@ -39,6 +39,7 @@ class RabbitMQNode:
     port: int = 5680
     management_port: int = 15680
     node_name: str = field(default="")
+    tls_port: int | None = None  # also listen for amqps:// there, with a self-made CA
 
     def __post_init__(self) -> None:
         self.base_dir = Path(self.base_dir).resolve()
@@ -87,10 +88,18 @@ class RabbitMQNode:
         (self.base_dir / "log").mkdir(exist_ok=True)
         (self.base_dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
         # loopback_users = none lets guest log in over 127.0.0.1 only (we bind nowhere else).
-        (self.base_dir / "rabbitmq.conf").write_text(
-            "loopback_users.guest = true\nlog.console = false\n"
-            "vm_memory_high_watermark.relative = 0.2\n"
-        )
+        conf = ("loopback_users.guest = true\nlog.console = false\n"
+                "vm_memory_high_watermark.relative = 0.2\n")
+        if self.tls_port is not None:
+            self.make_certificates()
+            tls = self.base_dir / "tls"
+            conf += (f"listeners.ssl.1 = 127.0.0.1:{self.tls_port}\n"
+                     f"ssl_options.cacertfile = {tls / 'ca.pem'}\n"
+                     f"ssl_options.certfile = {tls / 'server.pem'}\n"
+                     f"ssl_options.keyfile = {tls / 'server.key'}\n"
+                     "ssl_options.verify = verify_none\n"
+                     "ssl_options.fail_if_no_peer_cert = false\n")
+        (self.base_dir / "rabbitmq.conf").write_text(conf)
         with open(self.base_dir / "out.log", "ab") as out:
             self._proc = subprocess.Popen(
                 [str(SBIN / "rabbitmq-server")],
@@ -100,6 +109,30 @@ class RabbitMQNode:
                 start_new_session=True,
             )
         self.wait(timeout)
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA that signed the node's TLS certificate (for ``ssl={"cafile": ...}``)."""
+        return self.base_dir / "tls" / "ca.pem"
+
+    def make_certificates(self) -> None:
+        """A throwaway CA and a server certificate for ``localhost``, made with openssl."""
+        tls = self.base_dir / "tls"
+        tls.mkdir(parents=True, exist_ok=True)
+
+        def openssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], cwd=tls, check=True, capture_output=True,
+                           timeout=60)
+
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-subj", "/CN=amqp-channels test CA", "-keyout", "ca.key", "-out", "ca.pem")
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                "-keyout", "server.key", "-out", "server.csr")
+        (tls / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem")
+        for name in ("server.key", "server.pem", "ca.pem"):
+            (tls / name).chmod(0o644)
 
     def wait(self, timeout: float = 90.0) -> None:
         """Block until the node is booted, or raise BrokerUnavailable after ``timeout``."""
