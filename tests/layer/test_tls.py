@@ -40,5 +40,5 @@ async def test_untrusted_certificate_is_refused(tls_rabbitmq, make_layer: LayerF
                                                 ) -> None:
     """Without the CA, certificate verification fails and the error says so, in time."""
     layer = make_layer(hosts=[_url(tls_rabbitmq)], connect_timeout=2)
-    with pytest.raises(BrokerUnavailable, match="(?i)certificate"):
+    with pytest.raises(BrokerUnavailable, match=r"(?i)certificate"):
         await layer.new_channel()
