@@ -187,13 +187,10 @@ class LoopGroups:
 
     def _sweep(self) -> None:
         now = time.monotonic()
-        for group in self.local.expire(now):
+        for group in {group for group, _channel in self.local.expire(now)}:
             self._spawn(self._sync(group))
-        for group in list(self.normal):
-            before = set(self.normal.members(group, now=float("-inf")))
-            if self.normal.expire(now) or before - set(self.normal.members(group, now)):
-                for channel in before - set(self.normal.members(group, now)):
-                    self._spawn(self._unbind_normal(group, channel))
+        for group, channel in self.normal.expire(now):
+            self._spawn(self._unbind_normal(group, channel))
         self._schedule_sweep()
 
     def _stop(self) -> None:

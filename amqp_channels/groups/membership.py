@@ -2,8 +2,8 @@
 
 RabbitMQ needs one binding per (group, process), not one per websocket: since RabbitMQ 4.2
 every bind is a replicated metadata write. This module decides when the broker must be told:
-``add`` answers True for the first local member of a group (bind now), ``discard`` and
-``expire`` name the groups whose last local member left (unbind now). Pure bookkeeping: no
+``add`` answers True for the first local member of a group (bind now), ``discard`` answers
+True when the last one left (unbind now), and ``expire`` names the memberships it dropped. Pure bookkeeping: no
 I/O, so it is tested without a broker.
 """
 
@@ -54,20 +54,20 @@ class LocalMembership:
         now = time.monotonic() if now is None else now
         return [c for c, until in members.items() if until is None or until >= now]
 
-    def expire(self, now: float | None = None) -> list[str]:
-        """Drop expired memberships; return the groups this emptied."""
+    def expire(self, now: float | None = None) -> list[tuple[str, str]]:
+        """Drop expired memberships; return the (group, channel) pairs dropped."""
         if self._expiry is None:
             return []
         now = time.monotonic() if now is None else now
-        emptied = []
+        dropped = []
         for group, members in list(self._groups.items()):
             for channel, until in list(members.items()):
                 if until is not None and until < now:
                     del members[channel]
+                    dropped.append((group, channel))
             if not members:
                 del self._groups[group]
-                emptied.append(group)
-        return emptied
+        return dropped
 
     def clear(self) -> list[str]:
         """Forget every membership; return the groups that had members."""

@@ -38,21 +38,21 @@ class ChannelBuffer(Generic[T]):
 
     def put(self, item: T) -> None:
         """Hand ``item`` to the oldest waiting receiver, or queue it."""
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(item)
-                return
-        self._items.append(item)
+        if not self._hand_over(item):
+            self._items.append(item)
 
     def put_back(self, item: T) -> None:
         """Return an item taken by a receiver that was cancelled: it goes first."""
+        if not self._hand_over(item):
+            self._items.appendleft(item)
+
+    def _hand_over(self, item: T) -> bool:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
                 waiter.set_result(item)
-                return
-        self._items.appendleft(item)
+                return True
+        return False
 
     def get_nowait(self) -> T | None:
         return self._items.popleft() if self._items else None
