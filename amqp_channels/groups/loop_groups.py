@@ -41,6 +41,7 @@ from .membership import LocalMembership
 from .topology import GroupTopology
 
 log = logging.getLogger("amqp_channels.groups")
+UNBIND_LINGER = 5.0  # seconds a group stays bound after its last local member left
 
 
 class LoopGroups:
@@ -52,6 +53,8 @@ class LoopGroups:
         self.local = LocalMembership(state.config.group_expiry)
         self.normal = LocalMembership(state.config.group_expiry)  # normal-channel members
         self._bound: set[str] = set()
+        self._lingering: dict[str, asyncio.TimerHandle] = {}  # unbinds waiting to happen
+        self._stopped = False
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.topology = GroupTopology(state.config, state.link)
@@ -98,8 +101,9 @@ class LoopGroups:
             self._state.stats.drop("group-inbox-full", f"a member inbox of {group} is full")
 
     async def flush(self) -> None:
-        for group in self.local.clear():
-            await self._sync(group)
+        self.local.clear()
+        for group in list(self._bound):
+            await self._sync(group, linger=False)
         for group in list(self.normal):
             for channel in self.normal.members(group, now=float("-inf")):
                 await self._unbind_normal(group, channel)
@@ -108,8 +112,18 @@ class LoopGroups:
     async def _ready(self) -> None:
         await self._state.link.ready(self._config.send_timeout)
 
-    async def _sync(self, group: str) -> None:
-        """Bind or unbind ``group`` so the broker matches local membership."""
+    async def _sync(self, group: str, *, linger: bool = True) -> None:
+        """Bind or unbind ``group`` so the broker matches local membership.
+
+        An unbind waits ``UNBIND_LINGER`` seconds first (``linger``): a websocket that
+        reconnects, or a per-user group re-joined right away, then costs no broker work,
+        and ``group_discard`` returns without a round trip. Delivery never depends on the
+        binding: fan-out only reaches current local members."""
+        if linger and group in self._bound and group not in self.local:
+            if group not in self._lingering and not self._stopped:
+                self._lingering[group] = asyncio.get_running_loop().call_later(
+                    UNBIND_LINGER, self._linger_over, group)
+            return
         await self._ready()
         async with self._lock:
             wanted, bound = group in self.local, group in self._bound
@@ -124,6 +138,10 @@ class LoopGroups:
                 # The connection dropped under us; the restore after reconnect binds
                 # exactly the groups with local members.
                 log.info("group %s: broker unavailable while syncing (%r)", group, exc)
+
+    def _linger_over(self, group: str) -> None:
+        self._lingering.pop(group, None)
+        self._spawn(self._sync(group, linger=False))
 
     async def _unbind_normal(self, group: str, channel: str) -> None:
         await self._ready()
@@ -140,7 +158,7 @@ class LoopGroups:
     async def _restore(self, connection: amqp.Connection) -> None:
         async with self._lock:
             self.topology.reset()
-            self._bound.clear()
+            self._bound.clear()  # a new inbox binding starts empty: lingering ones are gone
             await self.topology.declare_router()
             for group in self.local:
                 await self.topology.bind(group, self._state.inbox.queue)
@@ -170,14 +188,18 @@ class LoopGroups:
         self._spawn(self._sync(group))
 
     def _spawn(self, coroutine: Any) -> None:
+        if self._stopped:
+            coroutine.close()
+            return
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("group membership change failed: %r", task.exception())
+        if task.cancelled() or task.exception() is None or self._state.link.closing:
+            return  # closing: the inbox and its bindings go with the connection anyway
+        log.warning("group membership change failed: %r", task.exception())
 
     def _schedule_sweep(self) -> None:
         if self._config.group_expiry is None:
@@ -194,6 +216,10 @@ class LoopGroups:
         self._schedule_sweep()
 
     def _stop(self) -> None:
+        self._stopped = True
+        for timer in self._lingering.values():
+            timer.cancel()
+        self._lingering.clear()
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None

@@ -1,10 +1,10 @@
 """Which local channels belong to which groups, reference-counted per process.
 
 RabbitMQ needs one binding per (group, process), not one per websocket: since RabbitMQ 4.2
-every bind is a replicated metadata write. This module decides when the broker must be told:
-``add`` answers True for the first local member of a group (bind now), ``discard`` answers
-True when the last one left (unbind now), and ``expire`` names the memberships it dropped. Pure bookkeeping: no
-I/O, so it is tested without a broker.
+every bind is a replicated metadata write. This module decides when the broker must be
+told: ``add`` answers True for the first local member of a group (bind now), ``discard``
+answers True when the last one left (unbind now), and ``expire`` names what it dropped.
+Pure bookkeeping: no I/O, so it is tested without a broker.
 """
 
 from __future__ import annotations

@@ -52,6 +52,11 @@ class Link:
             )
 
     @property
+    def closing(self) -> bool:
+        """True once ``close()`` was called: no reconnects, no new work."""
+        return self._closing
+
+    @property
     def is_ready(self) -> bool:
         return self._ready.is_set()
 

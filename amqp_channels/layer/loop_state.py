@@ -137,4 +137,6 @@ class LoopState:
             await channel.close()
 
     async def close(self) -> None:
+        for hook in self.stop_hooks:  # first, so nothing starts broker work while we close
+            hook()
         await self.link.close()

@@ -1,0 +1,159 @@
+"""``SyncPublisher``: ``send`` and ``group_send`` for code that has no event loop.
+
+What it guarantees, matching the async layer:
+* the wire format of docs/wire-format.md: the same queue and exchange names, body codec
+  and encryption (``layer.wire.Codec``), headers, ``content_type``/``content_encoding`` and
+  ``delivery_mode: 1``. It publishes ``amqp.Message`` on the raw channel, because kombu's
+  ``Producer.publish`` would add ``content_encoding: binary`` and ``priority: 0``;
+* names and messages are checked before anything is sent (``TypeError``, ``ValueError``,
+  ``MessageTooLarge``);
+* publisher confirms: ``send`` to a full channel raises ``ChannelFull``; ``group_send``
+  never does (RabbitMQ still delivers to the member inboxes that have room);
+* every call ends within ``send_timeout``. Connecting (and declaring) is retried inside
+  that deadline, so the first call after a broker restart reconnects by itself; a publish
+  that may have reached the broker is never retried (at most once, like the layer). A
+  broker that stays away is ``BrokerUnavailable``.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+from amqp import Message
+from amqp.exceptions import AMQPError, MessageNacked
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer
+
+from ..errors import BrokerUnavailable
+from ..layer.config import LayerConfig, _redact
+from ..layer.naming import (
+    CHANNEL_HEADER,
+    GROUP_HEADER,
+    SCHEMA_HEADER,
+    SCHEMA_VERSION,
+    channel_queue,
+    group_router,
+    inbox_queue,
+    inbox_token,
+)
+from ..layer.wire import Codec
+from .pool import ProcessPool, drop
+from .topology import declare_queue, declare_router
+
+RETRY_FIRST, RETRY_MAX = 0.05, 0.5  # seconds between connection attempts in one call
+BROKER_ERRORS = (OSError, AMQPError)  # socket errors (timeouts too) and AMQP errors
+
+
+class SyncPublisher:
+    """Publishes into an amqp-channels layer from plain threads, forks and Celery workers."""
+
+    def __init__(self, **config: Any) -> None:
+        self.config = LayerConfig.from_kwargs(**config)
+        self.codec = Codec(self.config)
+        # Channels' own name checks (length, characters), so errors match the layer's.
+        self._names = BaseChannelLayer(expiry=self.config.expiry, capacity=self.config.capacity)
+        self._router = group_router(self.config.prefix)
+        self._pool = ProcessPool(self.config)
+
+    def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Send ``message`` to ``channel``; raise ``ChannelFull`` when it is at capacity."""
+        self._names.require_valid_channel_name(channel)
+        body = self.codec.encode(message)
+        if "!" in channel:
+            queue = inbox_queue(self.config.prefix, inbox_token(channel))
+            self._publish(body, {CHANNEL_HEADER: channel}, "", queue, target=channel)
+        else:
+            queue = channel_queue(self.config.prefix, channel)
+            self._publish(body, {}, "", queue, target=channel, normal_channel=channel)
+
+    def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Send ``message`` to every member of ``group``; full members are skipped."""
+        self._names.require_valid_group_name(group)
+        body = self.codec.encode(message)
+        try:
+            self._publish(body, {GROUP_HEADER: group}, self._router, group,
+                          target=f"group {group}")
+        except ChannelFull:
+            pass  # a member process's inbox is full; the others got it
+
+    def close(self) -> None:
+        """Close this process's connections; a later call opens new ones."""
+        self._pool.close()
+
+    def _publish(self, body: bytes, headers: dict[str, Any], exchange: str, routing_key: str,
+                 *, target: str, normal_channel: str | None = None) -> None:
+        deadline = time.monotonic() + self.config.send_timeout
+        message = Message(
+            body,
+            content_type=self.codec.content_type,
+            content_encoding=self.codec.content_encoding,
+            application_headers={**headers, SCHEMA_HEADER: SCHEMA_VERSION},
+            delivery_mode=1,
+        )
+        with self._pool.lease(deadline) as connection:
+            channel = self._ready(connection, deadline, target, normal_channel, routing_key)
+            try:
+                channel.basic_publish_confirm(
+                    message, exchange=exchange, routing_key=routing_key,
+                    timeout=_remaining(deadline), confirm_timeout=_remaining(deadline),
+                )
+            except MessageNacked:
+                raise ChannelFull(f"queue {routing_key} is at capacity") from None
+            except socket.timeout as exc:
+                drop(connection)  # a late confirm must not answer the next publish
+                raise self._unavailable(
+                    f"no answer from the broker for a send to {target} within send_timeout "
+                    f"({self.config.send_timeout:g}s)") from exc
+            except BROKER_ERRORS as exc:
+                drop(connection)
+                raise self._unavailable(f"send to {target} failed: {exc!r}") from exc
+
+    def _ready(self, connection: Any, deadline: float, target: str,
+               normal_channel: str | None, queue: str) -> Any:
+        """A live confirm channel, the target declared: retried until ``deadline``."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                _connect(connection, deadline, self.config.connect_timeout)
+                if normal_channel is not None:
+                    declare_queue(connection, self.config, queue, normal_channel)
+                elif queue == "" or target.startswith("group "):
+                    declare_router(connection, self._router)
+                return connection.default_channel
+            except BROKER_ERRORS as exc:
+                drop(connection)
+                if _remaining(deadline) <= delay:
+                    raise self._unavailable(
+                        f"could not connect for a send to {target} within send_timeout "
+                        f"({self.config.send_timeout:g}s); last error: {exc!r}") from exc
+                connection.maybe_switch_next()  # the next host in ``hosts``, if any
+                time.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+
+    def _unavailable(self, reason: str) -> BrokerUnavailable:
+        return BrokerUnavailable(tuple(_redact(h) for h in self.config.hosts), reason)
+
+
+def _remaining(deadline: float) -> float:
+    return max(deadline - time.monotonic(), 0.001)
+
+
+def _connect(connection: Any, deadline: float, connect_timeout: float) -> None:
+    """Connect if needed, and prove an idle pooled connection is still alive.
+
+    A connection the broker closed while it sat in the pool (a restart) has a
+    ``connection.close`` frame or EOF waiting: reading it now raises before we publish,
+    so the call can reconnect and still publish at most once."""
+    if connection.connected:
+        raw = connection.connection
+        try:
+            raw.drain_events(timeout=0)
+        except socket.timeout:
+            pass  # nothing waiting: alive
+    else:
+        connection.connect_timeout = min(connect_timeout, _remaining(deadline))
+        raw = connection.connect()
+    # Bound every blocking read and write of this call (declares, publish, confirm).
+    raw.transport.sock.settimeout(_remaining(deadline))
