@@ -16,6 +16,8 @@ setup(
         # The AMQP client is our own (amqp_channels/amqp); pamqp encodes its non-hot frames.
         "pamqp>=3.3,<5",
         "msgpack>=1.0",
+        # amqp_channels.sync: the publisher for code without an event loop.
+        "kombu>=5.3",
     ],
     extras_require={
         "crypto": ["cryptography>=41"],

@@ -70,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--group-sends", type=int, default=300, help="group_send calls per fanout run"
     )
-    parser.add_argument("--churn-seconds", type=float, default=3.0, help="length of one churn run")
+    # Longer than amqp-channels' 5 s unbind linger, so deferred unbinds count against it.
+    parser.add_argument("--churn-seconds", type=float, default=12.0,
+                        help="length of one churn run (keep it above 5 s)")
     parser.add_argument(
         "--repeat", type=int, default=3, help="rounds; the table shows medians and summed counts"
     )

@@ -21,8 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from kombu import Connection
-from kombu.connection import ConnectionPool
+from kombu.connection import Connection, ConnectionPool
 
 from ..errors import BrokerUnavailable
 from ..layer.config import LayerConfig, _redact
@@ -32,17 +31,17 @@ POOL_LIMIT = 10  # connections per publisher per process; more threads wait for 
 _pools: weakref.WeakSet[ProcessPool] = weakref.WeakSet()
 
 
-class _ConnectionPool(ConnectionPool):  # type: ignore[misc]
+class _ConnectionPool(ConnectionPool):
     """kombu's pool without its after-fork cleanup, remembering every connection it made."""
 
     close_after_fork = False
 
     def __init__(self, connection: Connection, limit: int) -> None:
         self.made: list[Any] = []
-        super().__init__(connection, limit=limit)
+        super().__init__(connection, limit=limit)  # type: ignore[no-untyped-call]
 
     def new(self) -> Any:
-        connection = super().new()
+        connection = super().new()  # type: ignore[no-untyped-call]
         self.made.append(connection)
         return connection
 
@@ -73,7 +72,7 @@ class ProcessPool:
     def _template(self) -> Connection:
         config = self._config
         ssl: Any = config.ssl if config.ssl is not None else config.hosts[0].startswith("amqps")
-        return Connection(
+        return Connection(  # type: ignore[no-untyped-call]
             list(config.hosts), ssl=ssl, connect_timeout=config.connect_timeout, heartbeat=0,
             failover_strategy="round-robin",
         )
@@ -83,7 +82,8 @@ class ProcessPool:
         """A kombu connection for this thread alone until the block ends."""
         pool = self._current()
         try:
-            connection = pool.acquire(block=True, timeout=max(deadline - time.monotonic(), 0))
+            connection = pool.acquire(  # type: ignore[no-untyped-call]
+                block=True, timeout=max(deadline - time.monotonic(), 0))
         except pool.LimitExceeded as exc:
             raise BrokerUnavailable(
                 tuple(_redact(host) for host in self._config.hosts),
@@ -122,7 +122,7 @@ def _abandon(pool: _ConnectionPool) -> None:
     """In a forked child: close our copy of each inherited socket, and nothing more."""
     for connection in pool.made:
         raw = getattr(connection, "_connection", None)
-        transport = getattr(raw, "_transport", None)
+        transport: Any = getattr(raw, "_transport", None)
         sock = getattr(transport, "sock", None)
         if sock is not None:
             sock.close()  # the child's descriptor only; the parent's connection lives on

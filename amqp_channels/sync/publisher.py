@@ -17,12 +17,12 @@ What it guarantees, matching the async layer:
 
 from __future__ import annotations
 
-import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
-from amqp import Message
-from amqp.exceptions import AMQPError, MessageNacked
+from amqp import Message  # type: ignore[import-untyped]
+from amqp.exceptions import AMQPError, MessageNacked  # type: ignore[import-untyped]
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
@@ -45,6 +45,8 @@ from .topology import declare_queue, declare_router
 RETRY_FIRST, RETRY_MAX = 0.05, 0.5  # seconds between connection attempts in one call
 BROKER_ERRORS = (OSError, AMQPError)  # socket errors (timeouts too) and AMQP errors
 
+Declare = Callable[[Any], None]  # declares what a publish needs, on a kombu connection
+
 
 class SyncPublisher:
     """Publishes into an amqp-channels layer from plain threads, forks and Celery workers."""
@@ -63,10 +65,12 @@ class SyncPublisher:
         body = self.codec.encode(message)
         if "!" in channel:
             queue = inbox_queue(self.config.prefix, inbox_token(channel))
+            # No declare: an inbox lives as long as its owner; without one this is a miss.
             self._publish(body, {CHANNEL_HEADER: channel}, "", queue, target=channel)
         else:
             queue = channel_queue(self.config.prefix, channel)
-            self._publish(body, {}, "", queue, target=channel, normal_channel=channel)
+            self._publish(body, {}, "", queue, target=channel,
+                          declare=lambda c: declare_queue(c, self.config, queue, channel))
 
     def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send ``message`` to every member of ``group``; full members are skipped."""
@@ -74,7 +78,8 @@ class SyncPublisher:
         body = self.codec.encode(message)
         try:
             self._publish(body, {GROUP_HEADER: group}, self._router, group,
-                          target=f"group {group}")
+                          target=f"group {group}",
+                          declare=lambda c: declare_router(c, self._router))
         except ChannelFull:
             pass  # a member process's inbox is full; the others got it
 
@@ -83,7 +88,7 @@ class SyncPublisher:
         self._pool.close()
 
     def _publish(self, body: bytes, headers: dict[str, Any], exchange: str, routing_key: str,
-                 *, target: str, normal_channel: str | None = None) -> None:
+                 *, target: str, declare: Declare | None = None) -> None:
         deadline = time.monotonic() + self.config.send_timeout
         message = Message(
             body,
@@ -93,7 +98,7 @@ class SyncPublisher:
             delivery_mode=1,
         )
         with self._pool.lease(deadline) as connection:
-            channel = self._ready(connection, deadline, target, normal_channel, routing_key)
+            channel = self._ready(connection, deadline, target, declare)
             try:
                 channel.basic_publish_confirm(
                     message, exchange=exchange, routing_key=routing_key,
@@ -101,7 +106,7 @@ class SyncPublisher:
                 )
             except MessageNacked:
                 raise ChannelFull(f"queue {routing_key} is at capacity") from None
-            except socket.timeout as exc:
+            except TimeoutError as exc:
                 drop(connection)  # a late confirm must not answer the next publish
                 raise self._unavailable(
                     f"no answer from the broker for a send to {target} within send_timeout "
@@ -111,16 +116,14 @@ class SyncPublisher:
                 raise self._unavailable(f"send to {target} failed: {exc!r}") from exc
 
     def _ready(self, connection: Any, deadline: float, target: str,
-               normal_channel: str | None, queue: str) -> Any:
+               declare: Declare | None) -> Any:
         """A live confirm channel, the target declared: retried until ``deadline``."""
         delay = RETRY_FIRST
         while True:
             try:
                 _connect(connection, deadline, self.config.connect_timeout)
-                if normal_channel is not None:
-                    declare_queue(connection, self.config, queue, normal_channel)
-                elif queue == "" or target.startswith("group "):
-                    declare_router(connection, self._router)
+                if declare is not None:
+                    declare(connection)
                 return connection.default_channel
             except BROKER_ERRORS as exc:
                 drop(connection)
@@ -150,10 +153,12 @@ def _connect(connection: Any, deadline: float, connect_timeout: float) -> None:
         raw = connection.connection
         try:
             raw.drain_events(timeout=0)
-        except socket.timeout:
+        except TimeoutError:
             pass  # nothing waiting: alive
     else:
         connection.connect_timeout = min(connect_timeout, _remaining(deadline))
-        raw = connection.connect()
+        # One attempt: retries (and their pauses) are the caller's, inside its deadline.
+        connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
+        raw = connection.connection
     # Bound every blocking read and write of this call (declares, publish, confirm).
     raw.transport.sock.settimeout(_remaining(deadline))
