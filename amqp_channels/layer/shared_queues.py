@@ -40,6 +40,16 @@ CONSUMER_PREFETCH = 20  # small: competing workers share the backlog fairly
 Held = tuple[amqp.Channel, int, dict[str, Any]]  # (AMQP channel, tag, message)
 
 
+def queue_arguments(config: LayerConfig, channel: str) -> dict[str, Any]:
+    """The declare arguments of normal channel ``channel``'s queue (the wire format)."""
+    return {
+        "x-queue-type": config.queue_type,
+        "x-max-length": config.capacity_for(channel),
+        "x-overflow": "reject-publish",
+        "x-message-ttl": int(config.expiry * 1000),
+    }
+
+
 class SharedQueues:
     """Declares normal-channel queues and consumes those this loop receives from."""
 
@@ -55,12 +65,7 @@ class SharedQueues:
         self.known: set[str] = set()  # every queue this loop declared: flush deletes them
 
     def arguments(self, channel: str) -> dict[str, Any]:
-        return {
-            "x-queue-type": self._config.queue_type,
-            "x-max-length": self._config.capacity_for(channel),
-            "x-overflow": "reject-publish",
-            "x-message-ttl": int(self._config.expiry * 1000),
-        }
+        return queue_arguments(self._config, channel)
 
     async def declared_queue(self, channel: str) -> str:
         """The queue of normal channel ``channel``, declared once per connection."""

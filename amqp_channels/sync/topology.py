@@ -18,21 +18,9 @@ from typing import Any
 from amqp.exceptions import PreconditionFailed  # type: ignore[import-untyped]
 
 from ..layer.config import LayerConfig
+from ..layer.shared_queues import queue_arguments
 
 log = logging.getLogger("amqp_channels.sync")
-
-
-def queue_arguments(config: LayerConfig, channel: str) -> dict[str, Any]:
-    """The arguments of normal channel ``channel``'s queue.
-
-    The same as ``amqp_channels.layer.shared_queues.SharedQueues.arguments``, which is a
-    method on a per-loop object; a test pins the two together."""
-    return {
-        "x-queue-type": config.queue_type,
-        "x-max-length": config.capacity_for(channel),
-        "x-overflow": "reject-publish",
-        "x-message-ttl": int(config.expiry * 1000),
-    }
 
 
 def declare_queue(connection: Any, config: LayerConfig, queue: str, channel: str) -> None:
