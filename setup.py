@@ -27,6 +27,9 @@ setup(
             "pytest>=8",
             "pytest-asyncio>=0.24",
             "pytest-timeout>=2.3",
+            # integration/: real Daphne processes and websocket clients
+            "daphne>=4.1",
+            "websockets>=13",
         ],
         "dev": ["ruff>=0.6", "mypy>=1.11", "import-linter>=2.0"],
         # channels-rabbitmq pins pamqp<4 through carehare; scripts/bench installs it apart.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -14,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from amqp_channels.layer import AMQPChannelLayer
 from amqp_channels.layer.naming import random_token
-from tools.rabbitmq_node import RabbitMQNode
+from tools.rabbitmq_node import BrokerUnavailable, RabbitMQNode
 
 
 def _free(port: int) -> bool:
@@ -27,18 +28,32 @@ def _free(port: int) -> bool:
 
 
 def free_node_ports() -> tuple[int, int]:
-    """An AMQP port whose distribution port (+20000) is free too, and a management port."""
-    for port in range(21000, 30000, 7):
-        if _free(port) and _free(port + 20000) and _free(port + 1):
+    """An AMQP port whose distribution port (+20000) is free too, and a management port.
+
+    The search starts at a random place, so two test runs on one machine rarely race for
+    the same ports."""
+    start = random.randrange(21000, 29000, 7)
+    for port in [*range(start, 30000, 7), *range(21000, start, 7)]:
+        if _free(port) and _free(port + 20000) and _free(port + 1) and _free(port + 2):
             return port, port + 1
     raise RuntimeError("no free port pair for a RabbitMQ node")
 
 
-def start_node(base: Path) -> RabbitMQNode:
-    port, management_port = free_node_ports()
-    node = RabbitMQNode(base, port=port, management_port=management_port)
-    node.start()
-    return node
+def start_node(base: Path, **options: Any) -> RabbitMQNode:
+    """Start a private node; on a port clash (another run took it meanwhile) try again."""
+    for attempt in range(3):
+        port, management_port = free_node_ports()
+        if options.get("tls_port") is not None:
+            options["tls_port"] = port + 2
+        node = RabbitMQNode(base / f"try{attempt}", port=port,
+                            management_port=management_port, **options)
+        try:
+            node.start()
+            return node
+        except BrokerUnavailable:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="session")
@@ -102,10 +117,6 @@ def layer(make_layer: LayerFactory) -> AMQPChannelLayer:
 @pytest.fixture(scope="module")
 def tls_rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQNode]:
     """A broker that also accepts amqps:// on a TLS port, with a self-made CA."""
-    port, management_port = free_node_ports()
-    tls_port = next(p for p in range(port + 2, port + 100) if _free(p))
-    node = RabbitMQNode(tmp_path_factory.mktemp("tls-rabbitmq"), port=port,
-                        management_port=management_port, tls_port=tls_port)
-    node.start()
+    node = start_node(tmp_path_factory.mktemp("tls-rabbitmq"), tls_port=0)
     yield node
     node.stop()

@@ -139,8 +139,20 @@ class RabbitMQNode:
         result = self.ctl("wait", str(self.base_dir / "pid"), "--timeout", str(int(timeout)),
                           timeout=timeout + 10, check=False)
         if result.returncode != 0:
+            self._kill()
             log = (self.base_dir / "out.log").read_text(errors="replace")[-2000:]
             raise BrokerUnavailable(f"RabbitMQ node {self.node_name} did not start:\n{log}")
+
+    def _kill(self) -> None:
+        """Kill and reap a node that failed to start (nothing of it may outlive us)."""
+        proc = getattr(self, "_proc", None)
+        if proc is None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
 
     def ctl(self, *args: str, timeout: float = 60.0, check: bool = True
             ) -> subprocess.CompletedProcess[str]:

@@ -8,8 +8,8 @@ Checks are registered in ``ready()`` rather than by decorators at import, so imp
 
 from __future__ import annotations
 
-from django.apps import AppConfig  # type: ignore[import-untyped]
-from django.core import checks as django_checks  # type: ignore[import-untyped]
+from django.apps import AppConfig
+from django.core import checks as django_checks
 
 
 class AMQPChannelsConfig(AppConfig):  # type: ignore[misc]

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from django.conf import settings  # type: ignore[import-untyped]
-from django.core.checks import CheckMessage, Error  # type: ignore[import-untyped]
+from django.conf import settings
+from django.core.checks import CheckMessage, Error
 from django.core.checks import Warning as CheckWarning
 
 from ..layer.config import LayerConfig

@@ -21,8 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from amqp import Message  # type: ignore[import-untyped]
-from amqp.exceptions import AMQPError, MessageNacked  # type: ignore[import-untyped]
+from amqp import Message
+from amqp.exceptions import AMQPError, MessageNacked
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 

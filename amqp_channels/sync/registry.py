@@ -33,7 +33,7 @@ def get_publisher(alias: str = DEFAULT_CHANNEL_LAYER) -> SyncPublisher:
         if publisher is None:
             publisher = _publishers[alias] = SyncPublisher(**_config(alias))
         if not _listening:
-            from django.test.signals import setting_changed  # type: ignore[import-untyped]
+            from django.test.signals import setting_changed
 
             setting_changed.connect(_on_setting_changed)
             _listening = True
@@ -41,7 +41,7 @@ def get_publisher(alias: str = DEFAULT_CHANNEL_LAYER) -> SyncPublisher:
 
 
 def _config(alias: str) -> dict[str, Any]:
-    from django.conf import settings  # type: ignore[import-untyped]
+    from django.conf import settings
 
     layers = getattr(settings, "CHANNEL_LAYERS", None) or {}
     if alias not in layers:

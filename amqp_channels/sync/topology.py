@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from amqp.exceptions import PreconditionFailed  # type: ignore[import-untyped]
+from amqp.exceptions import PreconditionFailed
 
 from ..layer.config import LayerConfig
 from ..layer.shared_queues import queue_arguments
