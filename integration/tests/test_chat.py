@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 
 from .client import ChatClient, message
@@ -95,6 +96,28 @@ async def test_bad_commands_get_an_error_frame(chat_site: ChatSite) -> None:
         await client.expect(message("still here"))
     finally:
         await client.close()
+
+
+async def test_sync_django_view_broadcasts_to_websockets(chat_site: ChatSite) -> None:
+    """A plain sync view publishing with amqp_channels.sync reaches the room's clients on
+    both Daphnes (the view runs in Daphne 1; Django serves it in a thread, no event loop)."""
+    d1, d2 = chat_site.daphnes
+    alice = await ChatClient.join(d1.ws_url("news", "alice"))
+    bob = await ChatClient.join(d2.ws_url("news", "bob"))
+    try:
+        def post() -> int:
+            request = urllib.request.Request(d1.http_url + "announce/news/",
+                                             data=b"from a sync view", method="POST")
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+
+        assert await asyncio.to_thread(post) == 200
+        for client in (alice, bob):
+            frame = await client.expect(message("from a sync view"))
+            assert frame["user"] == "server"
+    finally:
+        await alice.close()
+        await bob.close()
 
 
 def test_the_chat_page_is_served(chat_site: ChatSite) -> None:
