@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = ["Callback", "Delivery", "Inbound"]
 
 LOGGER = logging.getLogger(__name__)
+DECODED_CACHE_SIZE = 1024
 
 
 @dataclass(slots=True)
@@ -55,6 +56,7 @@ class Inbound:
         self._size = 0
         self._received = 0
         self._parts: list[bytes] = []
+        self._decoded: dict[tuple[int, bytes], Properties] = {}
 
     def on_deliver(self, buf: bytes, start: int) -> None:
         """Basic.Deliver whose arguments begin at ``buf[start]``."""
@@ -66,12 +68,25 @@ class Inbound:
 
     def on_header(self, buf: bytes, start: int, end: int) -> None:
         _, _, size, flags = CONTENT_HEADER.unpack_from(buf, start)
-        self._properties = decode_properties(flags, buf[start + 14 : end]) if flags else EMPTY
+        self._properties = self._decode(flags, buf[start + 14 : end]) if flags else EMPTY
         self._size = size
         self._received = 0
         self._parts = []
         if not size:
             self._complete(b"")
+
+    def _decode(self, flags: int, raw: bytes) -> Properties:
+        # A consumer sees the same few property blocks over and over (one per sending
+        # target): decoding a header table costs more than the rest of a delivery, so
+        # decoded blocks are kept. Properties are frozen; their header dicts are shared
+        # and must be treated as read-only.
+        key = (flags, raw)
+        properties = self._decoded.get(key)
+        if properties is None:
+            if len(self._decoded) >= DECODED_CACHE_SIZE:
+                self._decoded.clear()
+            properties = self._decoded[key] = decode_properties(flags, raw)
+        return properties
 
     def on_body(self, buf: bytes, start: int, end: int) -> None:
         if not self._received and end - start == self._size:
