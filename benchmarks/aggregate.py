@@ -15,6 +15,8 @@ from benchmarks.processes import Result
 _MEDIAN = (
     "msgs_per_s",
     "pairs_per_s",
+    "sync_calls_per_s",
+    "a2s_calls_per_s",
     "elapsed_s",
     "send_s",
     "p50_ms",
@@ -32,6 +34,8 @@ _SUM = (
     "unexpected",
     "round_trips",
     "pairs",
+    "sync_calls",
+    "a2s_calls",
 )
 
 

@@ -33,6 +33,7 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
     ("raw", "work"): "the ceiling is measured for the process-specific shape only",
     ("raw", "fanout"): "plain aio-pika has no groups",
     ("raw", "churn"): "plain aio-pika has no groups",
+    ("raw", "sync"): "plain aio-pika has no groups",
 }
 
 #: Large enough that no scenario here is refused with ChannelFull: the benchmarks compare

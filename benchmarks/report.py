@@ -36,6 +36,10 @@ def _lost_dup(r: dict[str, Any]) -> str:
     return f"{r['lost']} / {r['duplicated']}"
 
 
+def _sync_counts(r: dict[str, Any]) -> str:
+    return f"{r.get('sync_calls', '-')} / {r['a2s_calls']}, {r['lost']} / {r['duplicated']}"
+
+
 def _split(r: dict[str, Any]) -> str:
     return " / ".join(str(n) for n in r["per_receiver"])
 
@@ -59,6 +63,18 @@ ROWS: tuple[Row, ...] = (
     Row("fanout", "group fan-out: latency p50 (ms)", lambda r: r.get("p50_ms")),
     Row("fanout", "group fan-out: latency p99 (ms)", lambda r: r.get("p99_ms")),
     Row("churn", "group churn: add+discard pairs/s", lambda r: r["pairs_per_s"]),
+    Row("sync", "sync group_send from a thread (calls/s)", lambda r: r["sync_calls_per_s"]),
+    Row(
+        "sync",
+        "async_to_sync(layer.group_send) from a thread (calls/s)",
+        lambda r: r["a2s_calls_per_s"],
+    ),
+    Row(
+        "sync",
+        "sync: calls sync / async_to_sync, lost / duplicated (all runs)",
+        _sync_counts,
+        numeric=False,
+    ),
 )
 
 
@@ -132,13 +148,20 @@ def markdown(results: Results, *, machine: dict[str, Any], settings: dict[str, A
     lines += [
         "",
         "Rates and latencies are medians over the runs. Ratios are amqp's value "
-        "divided by the other's: above 1 is better for rates (msg/s, deliveries/s, pairs/s), "
-        "worse for milliseconds. "
+        "divided by the other's: above 1 is better for rates (msg/s, deliveries/s, pairs/s, "
+        "calls/s), worse for milliseconds. "
         "`raw aio-pika` is the ceiling: plain aio-pika, publisher confirms awaited per "
         "message, no layer. Group fan-out runs at each layer's default capacity, so "
         "its lost deliveries are what an untuned deployment drops; a layer that drops more "
         "has less to deliver, so read its rate and latency together with its losses.",
     ]
+    if "sync" in measured:
+        lines[-1] += (
+            " In the sync rows, `amqp` uses its `SyncPublisher`; `redis` and `rabbitmq` have "
+            "no sync publisher, so their sync row repeats their `async_to_sync` measurement; "
+            "`rabbitmq` builds and closes its layer inside every `async_to_sync` call, as it "
+            "refuses to be built without a running loop."
+        )
     footnotes = _footnotes(results)
     if footnotes:
         lines += ["", "Notes:", "", *footnotes]

@@ -24,7 +24,7 @@ from types import FrameType
 if __package__ in (None, ""):  # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import churn, fanout, p2p, rtt, work
+from benchmarks import churn, fanout, p2p, rtt, sync_send, work
 from benchmarks.aggregate import combine
 from benchmarks.layers import LAYER_LABELS, LAYER_NAMES, UNSUPPORTED, LayerSpec
 from benchmarks.machine import machine_info
@@ -32,7 +32,7 @@ from benchmarks.processes import Result, describe
 from benchmarks.report import Results, write
 from benchmarks.servers import Servers, running_servers
 
-SCENARIOS = ("p2p", "work", "rtt", "fanout", "churn")
+SCENARIOS = ("p2p", "work", "rtt", "fanout", "churn", "sync")
 
 
 def _log(text: str) -> None:
@@ -71,8 +71,18 @@ def _parser() -> argparse.ArgumentParser:
         "--group-sends", type=int, default=300, help="group_send calls per fanout run"
     )
     # Longer than amqp-channels' 5 s unbind linger, so deferred unbinds count against it.
-    parser.add_argument("--churn-seconds", type=float, default=12.0,
-                        help="length of one churn run (keep it above 5 s)")
+    parser.add_argument(
+        "--churn-seconds",
+        type=float,
+        default=12.0,
+        help="length of one churn run (keep it above 5 s)",
+    )
+    parser.add_argument(
+        "--sync-seconds",
+        type=float,
+        default=3.0,
+        help="length of each timed phase of one sync run",
+    )
     parser.add_argument(
         "--repeat", type=int, default=3, help="rounds; the table shows medians and summed counts"
     )
@@ -98,6 +108,8 @@ def _measure(scenario: str, spec: LayerSpec, args: argparse.Namespace) -> Result
         return fanout.measure(spec, count=args.group_sends, deadline=args.deadline)
     if scenario == "churn":
         return churn.measure(spec, seconds=args.churn_seconds)
+    if scenario == "sync":
+        return sync_send.measure(spec, seconds=args.sync_seconds)
     return rtt.measure(
         spec, warmup=args.warmup_round_trips, rounds=args.round_trips, deadline=args.deadline
     )
@@ -106,6 +118,12 @@ def _measure(scenario: str, spec: LayerSpec, args: argparse.Namespace) -> Result
 def _summary(result: Result) -> str:
     if "error" in result:
         return f"error: {result['error']}"
+    if "a2s_calls_per_s" in result:
+        return (
+            f"sync {result['sync_calls_per_s']:,.0f} calls/s, async_to_sync "
+            f"{result['a2s_calls_per_s']:,.0f} calls/s, lost {result['lost']}, "
+            f"duplicated {result['duplicated']}"
+        )
     if "pairs_per_s" in result:
         return f"{result['pairs_per_s']:,.0f} add+discard pairs/s ({result['pairs']} pairs)"
     if "msgs_per_s" in result:
@@ -206,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         "warmup_round_trips": args.warmup_round_trips,
         "group_sends": args.group_sends,
         "churn_seconds": args.churn_seconds,
+        "sync_seconds": args.sync_seconds,
         "total_s": round(time.monotonic() - started),
     }
     args.out_dir.mkdir(parents=True, exist_ok=True)
