@@ -7,7 +7,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -77,19 +77,27 @@ def prefix() -> str:
     return "t" + random_token(8)
 
 
+T = TypeVar("T")
 LayerFactory = Callable[..., AMQPChannelLayer]
 
 
-async def _layers(url: str, prefix: str) -> AsyncIterator[LayerFactory]:
-    made: list[AMQPChannelLayer] = []
+def configured(build: Callable[..., T], url: str, prefix: str
+               ) -> tuple[Callable[..., T], list[T]]:
+    """A factory of ``build(**config)`` defaulting to ``url`` and ``prefix``, and the list of
+    what it made (for the fixture to close)."""
+    made: list[T] = []
 
-    def factory(**config: Any) -> AMQPChannelLayer:
+    def factory(**config: Any) -> T:
         config.setdefault("hosts", [url])
         config.setdefault("prefix", prefix)
-        layer = AMQPChannelLayer(**config)
-        made.append(layer)
-        return layer
+        made.append(built := build(**config))
+        return built
 
+    return factory, made
+
+
+async def _layers(url: str, prefix: str) -> AsyncIterator[LayerFactory]:
+    factory, made = configured(AMQPChannelLayer, url, prefix)
     yield factory
     for layer in made:
         await layer.close()

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
 from amqp_channels.sync import SyncPublisher
+from tests.conftest import configured
 from tools.rabbitmq_node import RabbitMQNode
 
 PublisherFactory = Callable[..., SyncPublisher]
 
 
 def _publishers(url: str, prefix: str) -> Iterator[PublisherFactory]:
-    made: list[SyncPublisher] = []
-
-    def factory(**config: Any) -> SyncPublisher:
-        config.setdefault("hosts", [url])
-        config.setdefault("prefix", prefix)
-        publisher = SyncPublisher(**config)
-        made.append(publisher)
-        return publisher
-
+    factory, made = configured(SyncPublisher, url, prefix)
     yield factory
     for publisher in made:
         publisher.close()
