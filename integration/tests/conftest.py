@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import tests.conftest as shared_fixtures
 from amqp_channels.layer.naming import channel_queue, random_token
-from tests.conftest import start_node
 from tools.rabbitmq_node import RabbitMQNode
 
 from .processes import Daphne, Service, project_env
@@ -62,12 +62,14 @@ class ChatSite:
                 service.stop()
 
 
+# The suite's module-scoped private broker fixture, registered here too.
+own_rabbitmq = shared_fixtures.own_rabbitmq
+
+
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQNode]:
+def broker(own_rabbitmq: RabbitMQNode) -> RabbitMQNode:
     """A private node for this module's tests (some of them restart it)."""
-    node = start_node(tmp_path_factory.mktemp("rabbitmq"))
-    yield node
-    node.stop()
+    return own_rabbitmq
 
 
 @pytest.fixture(scope="module")
