@@ -42,6 +42,9 @@ from .topology import GroupTopology
 
 log = logging.getLogger("amqp_channels.groups")
 UNBIND_LINGER = 5.0  # seconds a group stays bound after its last local member left
+# Past this many lingering groups, unbind at once: every lingering binding is broker work
+# left for the moment the connection closes (the exclusive inbox takes them all with it).
+MAX_LINGERING = 256
 
 
 class LoopGroups:
@@ -119,7 +122,8 @@ class LoopGroups:
         reconnects, or a per-user group re-joined right away, then costs no broker work,
         and ``group_discard`` returns without a round trip. Delivery never depends on the
         binding: fan-out only reaches current local members."""
-        if linger and group in self._bound and group not in self.local:
+        if (linger and group in self._bound and group not in self.local
+                and len(self._lingering) < MAX_LINGERING):
             if group not in self._lingering and not self._stopped:
                 self._lingering[group] = asyncio.get_running_loop().call_later(
                     UNBIND_LINGER, self._linger_over, group)
