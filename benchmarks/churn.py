@@ -14,8 +14,8 @@ import time
 from typing import Any
 
 from benchmarks.layers import LayerSpec, dropped_counts, open_layer, ready_to_receive
-from benchmarks.p2p import SETUP_TIMEOUT
 from benchmarks.processes import ProcessGroup, Result
+from benchmarks.scenario import SETUP_TIMEOUT
 
 #: Once the time is up, the pair in flight gets this long to finish before it is cut off.
 PAIR_TIMEOUT = 10.0

@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from typing import Any
 
-from benchmarks.layers import LayerSpec, dropped_counts, open_layer, ready_to_receive
+from benchmarks.layers import LayerSpec, dropped_counts, open_layer
 from benchmarks.members import receive_as_members
 from benchmarks.messages import WARMUP, group_message, tally
-from benchmarks.p2p import IDLE_TIMEOUT, SETUP_TIMEOUT, WARMUP_TIMEOUT
 from benchmarks.processes import ProcessGroup, Result
 from benchmarks.rtt import percentile
-from benchmarks.streams import finished_within, wait_event
+from benchmarks.scenario import (
+    IDLE_TIMEOUT,
+    SETUP_TIMEOUT,
+    new_receiving_channels,
+    run_receivers_and_sender,
+    warm_send_and_wait,
+)
+from benchmarks.streams import timed_sends
 
 RECEIVERS = ("receiver-a", "receiver-b")
 MEMBERS_PER_RECEIVER = 100
@@ -46,9 +51,8 @@ async def receiver_role(
     """Add 100 new channels to ``group``, then receive on all of them until done."""
     try:
         async with open_layer(spec) as layer:
-            async with asyncio.timeout(SETUP_TIMEOUT):
-                channels = [await layer.new_channel() for _ in range(MEMBERS_PER_RECEIVER)]
-                await ready_to_receive(spec, layer)
+            async with asyncio.timeout(SETUP_TIMEOUT):  # channels and group_adds together
+                channels = await new_receiving_channels(spec, layer, MEMBERS_PER_RECEIVER)
                 for channel in channels:
                     await layer.group_add(group, channel)
             result = await receive_as_members(
@@ -72,28 +76,11 @@ async def _warm_up(layer: Any, group: str, ready: list[Any]) -> None:
         await asyncio.sleep(_WARMUP_INTERVAL)
 
 
-async def _send_group_stream(
-    layer: Any, group: str, *, count: int, deadline: float
-) -> dict[str, Any]:
-    """group_send ``count`` numbered messages, one awaited after another, within ``deadline``."""
-    sent = 0
-    first_send = time.monotonic()
-    timer = asyncio.timeout(deadline)
-    try:
-        async with timer:
-            for n in range(count):
-                # group_send never raises ChannelFull (the spec): a full member just misses it.
-                await layer.group_send(group, group_message(n))
-                sent += 1
-    except TimeoutError:
-        if not timer.expired():
-            raise  # the layer's own timeout, not ours: a real failure
-    return {
-        "first_send": first_send,
-        "last_send": time.monotonic(),
-        "sent": sent,
-        "timed_out": timer.expired(),
-    }
+async def _group_send(layer: Any, group: str, n: int) -> int:
+    """group_send message ``n``; 0 refusals, as group_send never raises ChannelFull."""
+    # The spec: a full member just misses the message.
+    await layer.group_send(group, group_message(n))
+    return 0
 
 
 async def sender_role(
@@ -107,17 +94,15 @@ async def sender_role(
     deadline: float,
 ) -> Result:
     """Warm up every member, group_send ``count`` messages, wait for the receivers to finish."""
-    try:
-        async with open_layer(spec) as layer:
-            warmed_up = await finished_within(WARMUP_TIMEOUT, _warm_up(layer, group, ready))
-            result = await _send_group_stream(layer, group, count=count, deadline=deadline)
-            sender_finished.set()
-            for event in receivers_finished:
-                await finished_within(deadline + IDLE_TIMEOUT + 5, wait_event(event))
-            dropped = dropped_counts(layer)
-    finally:
-        sender_finished.set()
-    return {**result, "warmed_up": warmed_up, "dropped": dropped}
+    return await warm_send_and_wait(
+        spec,
+        warm=lambda layer: _warm_up(layer, group, ready),
+        send=lambda layer: timed_sends(count, deadline, lambda n: _group_send(layer, group, n)),
+        sender_finished=sender_finished,
+        receivers_finished=receivers_finished,
+        deadline=deadline,
+        report=lambda layer: {"dropped": dropped_counts(layer)},
+    )
 
 
 def measure(spec: LayerSpec, *, count: int, deadline: float) -> Result:
@@ -125,35 +110,16 @@ def measure(spec: LayerSpec, *, count: int, deadline: float) -> Result:
     spec = dataclasses.replace(spec, default_capacity=True)
     group = f"{spec.prefix}.fanout"
     with ProcessGroup() as procs:
-        sender_finished = procs.event()
-        ready = {key: procs.event() for key in RECEIVERS}
-        finished = {key: procs.event() for key in RECEIVERS}
-        for key in RECEIVERS:
-            procs.start(
-                key,
-                receiver_role,
-                spec=spec,
-                group=group,
-                ready=ready[key],
-                sender_finished=sender_finished,
-                receiver_finished=finished[key],
-                expected=count,
-                deadline=SETUP_TIMEOUT + WARMUP_TIMEOUT + deadline,
-            )
-        procs.start(
-            "sender",
-            sender_role,
-            spec=spec,
-            group=group,
-            count=count,
-            ready=list(ready.values()),
-            sender_finished=sender_finished,
-            receivers_finished=list(finished.values()),
+        sent, received = run_receivers_and_sender(
+            procs,
+            receiver=receiver_role,
+            receiver_keys=RECEIVERS,
+            receiver_kwargs={"spec": spec, "group": group, "expected": count},
+            sender=sender_role,
+            sender_kwargs={"spec": spec, "group": group, "count": count},
             deadline=deadline,
+            receiver_grace=15,
         )
-        budget = SETUP_TIMEOUT + WARMUP_TIMEOUT + deadline * 2 + IDLE_TIMEOUT + 10
-        sent = procs.result("sender", timeout=budget)
-        received = [procs.result(key, timeout=IDLE_TIMEOUT + 15) for key in RECEIVERS]
     return summarise(sent, received)
 
 

@@ -8,24 +8,19 @@ and duplicated messages by sequence number.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from benchmarks.layers import LayerSpec, open_layer, ready_to_receive
+from benchmarks.layers import LayerSpec, open_layer
 from benchmarks.messages import tally
 from benchmarks.processes import ProcessGroup, Result
-from benchmarks.streams import (
-    finished_within,
-    receive_stream,
-    send_stream,
-    wait_event,
-    warm_up,
+from benchmarks.scenario import (
+    IDLE_TIMEOUT,
+    SETUP_TIMEOUT,
+    new_receiving_channels,
+    run_receivers_and_sender,
+    warm_send_and_wait,
 )
-
-#: Spawning a process, importing a layer and connecting; generous on a loaded 2-core machine.
-SETUP_TIMEOUT = 30.0
-WARMUP_TIMEOUT = 15.0
-IDLE_TIMEOUT = 2.0
+from benchmarks.streams import receive_stream, send_stream, warm_up
 
 
 async def receiver_role(
@@ -41,9 +36,7 @@ async def receiver_role(
     """Make a channel, hand its name over, receive until all ``expected`` arrived or idle."""
     try:
         async with open_layer(spec) as layer:
-            async with asyncio.timeout(SETUP_TIMEOUT):
-                channel = await layer.new_channel()
-                await ready_to_receive(spec, layer)
+            [channel] = await new_receiving_channels(spec, layer)
             channel_out.put(channel)
             return await receive_stream(
                 layer,
@@ -63,55 +56,41 @@ async def sender_role(
     spec: LayerSpec,
     channel: str,
     count: int,
-    ready: Any,
+    ready: list[Any],
     sender_finished: Any,
-    receiver_finished: Any,
+    receivers_finished: list[Any],
     deadline: float,
 ) -> Result:
-    """Warm up, send ``count`` messages, keep the connection open until the receiver is done."""
-    try:
-        async with open_layer(spec) as layer:
-            warmed_up = await finished_within(WARMUP_TIMEOUT, warm_up(layer, channel, [ready]))
-            result = await send_stream(layer, channel, count=count, deadline=deadline)
-            sender_finished.set()
-            await finished_within(deadline + IDLE_TIMEOUT + 5, wait_event(receiver_finished))
-    finally:
-        sender_finished.set()
-    return {**result, "warmed_up": warmed_up}
+    """Warm up, send ``count`` messages, keep the connection open until the receivers are done."""
+    return await warm_send_and_wait(
+        spec,
+        warm=lambda layer: warm_up(layer, channel, ready),
+        send=lambda layer: send_stream(layer, channel, count=count, deadline=deadline),
+        sender_finished=sender_finished,
+        receivers_finished=receivers_finished,
+        deadline=deadline,
+    )
 
 
 def measure(spec: LayerSpec, *, count: int, deadline: float) -> Result:
     """Run one sender and one receiver process for ``spec`` and summarise the stream."""
     with ProcessGroup() as group:
-        ready, sender_finished, receiver_finished = group.event(), group.event(), group.event()
         channel_out = group.queue()
-        group.start(
-            "receiver",
-            receiver_role,
-            spec=spec,
-            channel_out=channel_out,
-            ready=ready,
-            sender_finished=sender_finished,
-            receiver_finished=receiver_finished,
-            expected=count,
-            deadline=WARMUP_TIMEOUT + deadline + SETUP_TIMEOUT,
-        )
-        channel = group.receive_from(channel_out, key="receiver", timeout=SETUP_TIMEOUT * 2)
-        group.start(
-            "sender",
-            sender_role,
-            spec=spec,
-            channel=channel,
-            count=count,
-            ready=ready,
-            sender_finished=sender_finished,
-            receiver_finished=receiver_finished,
+        sent, received = run_receivers_and_sender(
+            group,
+            receiver=receiver_role,
+            receiver_keys=("receiver",),
+            receiver_kwargs={"spec": spec, "channel_out": channel_out, "expected": count},
+            sender=sender_role,
+            sender_kwargs={"spec": spec, "count": count},
+            handoff=lambda: {
+                "channel": group.receive_from(
+                    channel_out, key="receiver", timeout=SETUP_TIMEOUT * 2
+                )
+            },
             deadline=deadline,
         )
-        budget = SETUP_TIMEOUT + WARMUP_TIMEOUT + deadline * 2 + IDLE_TIMEOUT + 10
-        sent = group.result("sender", timeout=budget)
-        received = group.result("receiver", timeout=IDLE_TIMEOUT + 10)
-    return summarise(sent, [received])
+    return summarise(sent, received)
 
 
 def summarise(sent: Result, receivers: list[Result]) -> Result:

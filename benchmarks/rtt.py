@@ -13,10 +13,10 @@ import math
 import time
 from typing import Any
 
-from benchmarks.layers import LayerSpec, open_layer, ready_to_receive
+from benchmarks.layers import LayerSpec, open_layer
 from benchmarks.messages import PING, PONG, STOP
-from benchmarks.p2p import SETUP_TIMEOUT
 from benchmarks.processes import ProcessGroup, Result
+from benchmarks.scenario import SETUP_TIMEOUT, new_receiving_channels
 
 #: A pong slower than this is counted as lost; later pongs with a stale number are skipped.
 PONG_TIMEOUT = 5.0
@@ -27,9 +27,7 @@ PONGER_IDLE = 20.0
 async def ponger_role(*, spec: LayerSpec, channel_out: Any, deadline: float) -> Result:
     """Answer every ping to the channel it names, until told to stop or idle."""
     async with open_layer(spec) as layer:
-        async with asyncio.timeout(SETUP_TIMEOUT):
-            channel = await layer.new_channel()
-            await ready_to_receive(spec, layer)
+        [channel] = await new_receiving_channels(spec, layer)
         channel_out.put(channel)
         answered = 0
         stopped_by = "stop"
@@ -68,9 +66,7 @@ async def pinger_role(
     latencies: list[float] = []
     lost = 0
     async with open_layer(spec) as layer:
-        async with asyncio.timeout(SETUP_TIMEOUT):
-            channel = await layer.new_channel()
-            await ready_to_receive(spec, layer)
+        [channel] = await new_receiving_channels(spec, layer)
         timer = asyncio.timeout(deadline)
         try:
             async with timer:

@@ -50,6 +50,24 @@ def _csv(allowed: tuple[str, ...]) -> Callable[[str], list[str]]:
     return parse
 
 
+#: The numeric options as (flag, type, default, help), in --help order: one table, because
+#: they differ only in these four values.
+_NUMBERS: tuple[tuple[str, Callable[[str], float], float, str | None], ...] = (
+    ("--messages", int, 5000, "per throughput run"),
+    ("--round-trips", int, 2000, "timed RTT samples"),
+    ("--warmup-round-trips", int, 200, None),
+    ("--group-sends", int, 300, "group_send calls per fanout run"),
+    # Longer than amqp-channels' 5 s unbind linger, so deferred unbinds count against it.
+    ("--churn-seconds", float, 12.0, "length of one churn run (keep it above 5 s)"),
+    ("--sync-seconds", float, 3.0, "length of each timed phase of one sync run"),
+    ("--repeat", int, 3, "rounds; the table shows medians and summed counts"),
+    ("--deadline", float, 30.0, "seconds a send loop or ping loop may take before it is cut off"),
+    ("--amqp-port", int, 5690, None),
+    ("--management-port", int, 15690, None),
+    ("--redis-port", int, 6390, None),
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -64,37 +82,8 @@ def _parser() -> argparse.ArgumentParser:
         default=list(SCENARIOS),
         help="comma-separated, from: " + ",".join(SCENARIOS),
     )
-    parser.add_argument("--messages", type=int, default=5000, help="per throughput run")
-    parser.add_argument("--round-trips", type=int, default=2000, help="timed RTT samples")
-    parser.add_argument("--warmup-round-trips", type=int, default=200)
-    parser.add_argument(
-        "--group-sends", type=int, default=300, help="group_send calls per fanout run"
-    )
-    # Longer than amqp-channels' 5 s unbind linger, so deferred unbinds count against it.
-    parser.add_argument(
-        "--churn-seconds",
-        type=float,
-        default=12.0,
-        help="length of one churn run (keep it above 5 s)",
-    )
-    parser.add_argument(
-        "--sync-seconds",
-        type=float,
-        default=3.0,
-        help="length of each timed phase of one sync run",
-    )
-    parser.add_argument(
-        "--repeat", type=int, default=3, help="rounds; the table shows medians and summed counts"
-    )
-    parser.add_argument(
-        "--deadline",
-        type=float,
-        default=30.0,
-        help="seconds a send loop or ping loop may take before it is cut off",
-    )
-    parser.add_argument("--amqp-port", type=int, default=5690)
-    parser.add_argument("--management-port", type=int, default=15690)
-    parser.add_argument("--redis-port", type=int, default=6390)
+    for flag, kind, default, help_text in _NUMBERS:
+        parser.add_argument(flag, type=kind, default=default, help=help_text)
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parent)
     return parser
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from channels.exceptions import ChannelFull
@@ -71,15 +71,21 @@ async def _send_until_accepted(layer: Any, channel: str, message: dict[str, Any]
             await asyncio.sleep(_FULL_BACKOFF)
 
 
-async def send_stream(layer: Any, channel: str, *, count: int, deadline: float) -> dict[str, Any]:
-    """Send ``count`` numbered messages, one awaited send() after another, within ``deadline``."""
+async def timed_sends(
+    count: int, deadline: float, send_one: Callable[[int], Awaitable[int]]
+) -> dict[str, Any]:
+    """Await ``send_one(n)`` for n in 0..count-1, one after another, within ``deadline``.
+
+    Why shared: send() and group_send() streams are timed and cut off the same way.
+    ``send_one`` returns how often the layer refused before accepting (0 for group_send).
+    """
     sent = refused = 0
     first_send = time.monotonic()
     timer = asyncio.timeout(deadline)
     try:
         async with timer:
             for n in range(count):
-                refused += await _send_until_accepted(layer, channel, chat_message(n))
+                refused += await send_one(n)
                 sent += 1
     except TimeoutError:
         if not timer.expired():
@@ -91,6 +97,13 @@ async def send_stream(layer: Any, channel: str, *, count: int, deadline: float) 
         "refused": refused,
         "timed_out": timer.expired(),
     }
+
+
+async def send_stream(layer: Any, channel: str, *, count: int, deadline: float) -> dict[str, Any]:
+    """Send ``count`` numbered messages, one awaited send() after another, within ``deadline``."""
+    return await timed_sends(
+        count, deadline, lambda n: _send_until_accepted(layer, channel, chat_message(n))
+    )
 
 
 async def receive_stream(

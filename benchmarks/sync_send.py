@@ -32,8 +32,8 @@ from typing import Any
 
 from benchmarks.layers import LayerSpec, build_layer, open_layer, ready_to_receive
 from benchmarks.messages import WARMUP, tally
-from benchmarks.p2p import IDLE_TIMEOUT, SETUP_TIMEOUT
 from benchmarks.processes import ProcessGroup, Result, describe
+from benchmarks.scenario import IDLE_TIMEOUT, SETUP_TIMEOUT
 from benchmarks.streams import finished_within, wait_event
 
 SYNC_MESSAGE = "bench.sync"
