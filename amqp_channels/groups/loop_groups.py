@@ -34,6 +34,7 @@ from ..layer.naming import (
     CHANNEL_HEADER,
     CONTROL_HEADER,
     GROUP_HEADER,
+    channel_queue,
     inbox_queue,
     inbox_token,
 )
@@ -107,10 +108,8 @@ class LoopGroups:
         self.local.clear()
         for group in list(self._bound):
             await self._sync(group, linger=False)
-        for group in list(self.normal):
-            for channel in self.normal.members(group, now=float("-inf")):
-                await self._unbind_normal(group, channel)
-        self.normal.clear()
+        for group, channel in self.normal.clear():
+            await self._unbind_normal(group, channel)
 
     async def _ready(self) -> None:
         await self._state.link.ready(self._config.send_timeout)
@@ -150,8 +149,7 @@ class LoopGroups:
     async def _unbind_normal(self, group: str, channel: str) -> None:
         await self._ready()
         async with self._lock:
-            queue = await self._state.shared.declared_queue(channel)
-            await self.topology.unbind(group, queue)
+            await self.topology.unbind(group, channel_queue(self._config.prefix, channel))
 
     async def _ask_owner(self, action: str, group: str, channel: str) -> None:
         """Membership of a channel another process owns: ask that process to apply it."""

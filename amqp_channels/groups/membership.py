@@ -69,8 +69,8 @@ class LocalMembership:
                 del self._groups[group]
         return dropped
 
-    def clear(self) -> list[str]:
-        """Forget every membership; return the groups that had members."""
-        groups = list(self._groups)
+    def clear(self) -> list[tuple[str, str]]:
+        """Forget every membership; return the (group, channel) pairs there were."""
+        pairs = [(g, c) for g, members in self._groups.items() for c in members]
         self._groups.clear()
-        return groups
+        return pairs

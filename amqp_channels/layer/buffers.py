@@ -54,9 +54,6 @@ class ChannelBuffer(Generic[T]):
                 return True
         return False
 
-    def get_nowait(self) -> T | None:
-        return self._items.popleft() if self._items else None
-
     async def get(self) -> T:
         """The next item; waits without bound (callers bound it if they need to)."""
         if self._items:

@@ -92,6 +92,11 @@ class LayerConfig:
             prefetch_count=_positive_int("prefetch_count", raw["prefetch_count"]),
         )
 
+    @property
+    def redacted_hosts(self) -> tuple[str, ...]:
+        """``hosts`` with passwords masked, for errors and logs."""
+        return tuple(_redact(h) for h in self.hosts)
+
     def capacity_for(self, channel: str) -> int:
         """The capacity of ``channel``: the first matching ``channel_capacity`` entry, or
         ``capacity``. Process-specific channels match on the part up to and including '!'."""

@@ -32,7 +32,14 @@ from .. import amqp
 from ..amqp.errors import ResourceLocked
 from .buffers import ChannelBuffer
 from .config import LayerConfig
-from .naming import CHANNEL_HEADER, CONTROL_HEADER, GROUP_HEADER, inbox_queue, inbox_token
+from .naming import (
+    CHANNEL_HEADER,
+    CONTROL_HEADER,
+    GROUP_HEADER,
+    inbox_queue,
+    inbox_token,
+    queue_arguments,
+)
 from .stats import LayerStats
 from .wire import Codec, UndecodableMessage
 
@@ -88,12 +95,9 @@ class Inbox:
 
     @property
     def arguments(self) -> dict[str, Any]:
-        return {
-            "x-queue-type": "classic",  # exclusive queues are always classic
-            "x-max-length": self._config.capacity_for(f"specific.{self.token}!"),
-            "x-overflow": "reject-publish",
-            "x-message-ttl": int(self._config.expiry * 1000),
-        }
+        # Exclusive queues are always classic, whatever queue_type says for normal channels.
+        return {**queue_arguments(self._config, f"specific.{self.token}!"),
+                "x-queue-type": "classic"}
 
     async def restore(self, connection: amqp.Connection) -> None:
         """(Re)declare the inbox under its fixed name and consume it on ``connection``."""

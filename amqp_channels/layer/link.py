@@ -39,7 +39,6 @@ class Link:
         self.connection: amqp.Connection | None = None
         self.publisher: amqp.Channel | None = None
         self.generation = 0  # bumps on every successful (re)connect
-        self.reconnects = 0
         self._ready = asyncio.Event()
         self._closing = False
         self._last_error: BaseException | None = None
@@ -65,7 +64,7 @@ class Link:
         if self._ready.is_set() and self.publisher is not None:
             return self.publisher
         if self._closing:
-            raise BrokerUnavailable(self._safe_hosts, "the layer is closed")
+            raise BrokerUnavailable(self._config.redacted_hosts, "the layer is closed")
         self.start()
         try:
             await asyncio.wait_for(self._ready.wait(), timeout)
@@ -73,7 +72,7 @@ class Link:
             reason = f"not connected within {timeout:g}s"
             if self._last_error is not None:
                 reason += f" (last error: {self._last_error!r})"
-            raise BrokerUnavailable(self._safe_hosts, reason) from self._last_error
+            raise BrokerUnavailable(self._config.redacted_hosts, reason) from self._last_error
         assert self.publisher is not None  # set together with _ready
         return self.publisher
 
@@ -93,7 +92,7 @@ class Link:
         self._ready.clear()
         connection = self.connection
         if connection is not None and not connection.is_closed:
-            asyncio.get_running_loop().create_task(self._close_quietly(connection, exc))
+            asyncio.get_running_loop().create_task(self._close_quietly(connection))
 
     async def close(self) -> None:
         """Close the connection and stop reconnecting; bounded by CLOSE_TIMEOUT."""
@@ -107,11 +106,7 @@ class Link:
             except (asyncio.CancelledError, TimeoutError):
                 pass
         if self.connection is not None:
-            await self._close_quietly(self.connection, None)
-
-    @property
-    def _safe_hosts(self) -> tuple[str, ...]:
-        return tuple(_redact(h) for h in self._config.hosts)
+            await self._close_quietly(self.connection)
 
     async def _supervise(self) -> None:
         backoff = MIN_BACKOFF
@@ -136,13 +131,12 @@ class Link:
                     break
                 await asyncio.sleep(backoff * (0.5 + random.random()))
                 backoff = min(backoff * 2, MAX_BACKOFF)
-                self.reconnects += 1
         finally:
             # Runs when the loop shuts down (asyncio.run cancels us) or on close():
             # close the socket so nothing leaks past the loop.
             self._ready.clear()
             if self.connection is not None and not self.connection.is_closed:
-                await self._close_quietly(self.connection, None)
+                await self._close_quietly(self.connection)
 
     async def _connect_and_restore(self) -> None:
         connection = await self._connect_any()
@@ -153,7 +147,7 @@ class Link:
             self.generation += 1
             await self._restore(connection)
         except BaseException:
-            await self._close_quietly(connection, None)
+            await self._close_quietly(connection)
             raise
         self._last_error = None
         self._ready.set()
@@ -180,8 +174,7 @@ class Link:
             self._last_error = exc
 
     @staticmethod
-    async def _close_quietly(connection: amqp.Connection,
-                             exc: BaseException | None) -> None:
+    async def _close_quietly(connection: amqp.Connection) -> None:
         try:
             await connection.close(timeout=CLOSE_TIMEOUT)
         except asyncio.CancelledError:

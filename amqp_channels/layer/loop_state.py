@@ -19,7 +19,7 @@ from .. import amqp
 from ..amqp.errors import AMQPError, PublishNacked
 from ..amqp.properties import encode_properties
 from ..errors import BrokerUnavailable
-from .config import LayerConfig, _redact
+from .config import LayerConfig
 from .inbox import Inbox
 from .link import Link
 from .naming import SCHEMA_HEADER, SCHEMA_VERSION, random_token
@@ -125,7 +125,7 @@ class LoopState:
         return encoded
 
     def _unavailable(self, reason: str) -> BrokerUnavailable:
-        return BrokerUnavailable(tuple(_redact(h) for h in self.config.hosts), reason)
+        return BrokerUnavailable(self.config.redacted_hosts, reason)
 
     async def flush(self) -> None:
         self.inbox.flush()

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import secrets
 import string
+from typing import Any
+
+from .config import LayerConfig
 
 TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 CHANNEL_HEADER = "asgi-channel"
@@ -52,3 +55,13 @@ def group_exchange(prefix: str, group: str) -> str:
 
 def group_router(prefix: str) -> str:
     return f"{prefix}.groups"
+
+
+def queue_arguments(config: LayerConfig, channel: str) -> dict[str, Any]:
+    """The declare arguments of ``channel``'s queue: its limits as queue arguments."""
+    return {
+        "x-queue-type": config.queue_type,
+        "x-max-length": config.capacity_for(channel),
+        "x-overflow": "reject-publish",
+        "x-message-ttl": int(config.expiry * 1000),
+    }

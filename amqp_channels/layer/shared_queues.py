@@ -28,7 +28,7 @@ from ..amqp.errors import PreconditionFailed
 from .buffers import ChannelBuffer
 from .config import LayerConfig
 from .link import Link
-from .naming import channel_queue
+from .naming import channel_queue, queue_arguments
 from .stats import LayerStats
 from .wire import Codec, UndecodableMessage
 
@@ -38,16 +38,6 @@ IDLE_RELEASE = 2.0
 CONSUMER_PREFETCH = 20  # small: competing workers share the backlog fairly
 
 Held = tuple[amqp.Channel, int, dict[str, Any]]  # (AMQP channel, tag, message)
-
-
-def queue_arguments(config: LayerConfig, channel: str) -> dict[str, Any]:
-    """The declare arguments of normal channel ``channel``'s queue (the wire format)."""
-    return {
-        "x-queue-type": config.queue_type,
-        "x-max-length": config.capacity_for(channel),
-        "x-overflow": "reject-publish",
-        "x-message-ttl": int(config.expiry * 1000),
-    }
 
 
 class SharedQueues:

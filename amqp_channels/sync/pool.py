@@ -24,7 +24,7 @@ from typing import Any
 from kombu.connection import Connection, ConnectionPool
 
 from ..errors import BrokerUnavailable
-from ..layer.config import LayerConfig, _redact
+from ..layer.config import LayerConfig
 
 POOL_LIMIT = 10  # connections per publisher per process; more threads wait for a free one
 
@@ -86,7 +86,7 @@ class ProcessPool:
                 block=True, timeout=max(deadline - time.monotonic(), 0))
         except pool.LimitExceeded as exc:
             raise BrokerUnavailable(
-                tuple(_redact(host) for host in self._config.hosts),
+                self._config.redacted_hosts,
                 f"all {POOL_LIMIT} connections of this process stayed busy for send_timeout "
                 f"({self._config.send_timeout:g}s)",
             ) from exc

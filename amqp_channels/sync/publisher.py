@@ -27,7 +27,7 @@ from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
 from ..errors import BrokerUnavailable
-from ..layer.config import LayerConfig, _redact
+from ..layer.config import LayerConfig
 from ..layer.naming import (
     CHANNEL_HEADER,
     GROUP_HEADER,
@@ -136,7 +136,7 @@ class SyncPublisher:
                 delay = min(delay * 2, RETRY_MAX)
 
     def _unavailable(self, reason: str) -> BrokerUnavailable:
-        return BrokerUnavailable(tuple(_redact(h) for h in self.config.hosts), reason)
+        return BrokerUnavailable(self.config.redacted_hosts, reason)
 
 
 def _remaining(deadline: float) -> float:

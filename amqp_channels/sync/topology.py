@@ -18,7 +18,7 @@ from typing import Any
 from amqp.exceptions import PreconditionFailed
 
 from ..layer.config import LayerConfig
-from ..layer.shared_queues import queue_arguments
+from ..layer.naming import queue_arguments
 
 log = logging.getLogger("amqp_channels.sync")
 
