@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl as ssl_module
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
@@ -26,6 +27,9 @@ from ..amqp.url import parse_url
 from ..layer.naming import group_router, inbox_queue, random_token
 
 PROBE_TIMEOUT = 5.0
+
+# What to try once connected: (connection, prefix, timeout); raises what the broker refused.
+Exercise = Callable[["amqp.Connection", str, float], Awaitable[None]]
 
 
 class Failure(Enum):
@@ -45,22 +49,25 @@ class ProbeFailure:
 
 
 async def probe(url: str, prefix: str, *, ssl: ssl_module.SSLContext | None = None,
-                timeout: float = PROBE_TIMEOUT) -> ProbeFailure | None:
+                timeout: float = PROBE_TIMEOUT, exercise: Exercise | None = None,
+                purpose: str = "deploy-check") -> ProbeFailure | None:
     """Connect to ``url`` and do what the layer needs; ``None`` if it all worked.
 
-    The connect and the declares are each bounded by ``timeout``, the close by 1 s."""
+    ``exercise`` replaces the default declare-bind-delete round (the health check passes a
+    lighter one); ``purpose`` ends the connection's name in the management UI. The connect
+    and the exercise are each bounded by ``timeout``, the close by 1 s."""
     params = parse_url(url, heartbeat=0)
     where = f"RabbitMQ at {params.address}"
     try:
         connection = await amqp.connect(url, ssl=ssl, timeout=timeout,
-                                        name=f"{prefix}.deploy-check", heartbeat=0)
+                                        name=f"{prefix}.{purpose}", heartbeat=0)
     except TimeoutError:
         return ProbeFailure(Failure.UNREACHABLE, f"{where} did not answer within {timeout}s")
     except ConnectionClosed as exc:
         return _refused(where, params.username, params.vhost, exc)
     try:
         async with asyncio.timeout(timeout):
-            await _exercise(connection, prefix, timeout)
+            await (exercise or _exercise)(connection, prefix, timeout)
     except TimeoutError:
         return ProbeFailure(Failure.UNREACHABLE,
                             f"{where} stopped answering within {timeout}s")
