@@ -1,0 +1,97 @@
+{{/* Names, labels, the broker connection and the list of Deployments (Daphne + workers). */}}
+
+{{- define "amqp-channels.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "amqp-channels.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "amqp-channels.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "amqp-channels.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "amqp-channels.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "amqp-channels.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "amqp-channels.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 }}
+{{ include "amqp-channels.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: {{ include "amqp-channels.name" . }}
+{{- end }}
+
+{{- define "amqp-channels.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "amqp-channels.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the connection keys, or "" for plain values. */}}
+{{- define "amqp-channels.brokerSecret" -}}
+{{- $b := .Values.broker }}
+{{- if $b.existingSecret }}{{ $b.existingSecret }}
+{{- else if $b.operatorSecret }}{{ $b.operatorSecret }}
+{{- else if $b.channelLayer }}{{ printf "%s-amqp-channels" $b.channelLayer }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the broker's CA, or "" when no CA is mounted (system CAs). */}}
+{{- define "amqp-channels.caSecret" -}}
+{{- if .Values.broker.tls.enabled }}
+{{- .Values.broker.tls.caSecret | default (include "amqp-channels.brokerSecret" .) }}
+{{- end }}
+{{- end }}
+
+{{/* AMQP_CHANNELS_* variables per docs/deployment-contract.md. */}}
+{{- define "amqp-channels.brokerEnv" -}}
+{{- $b := .Values.broker }}
+{{- $secret := include "amqp-channels.brokerSecret" . }}
+{{- if $secret }}
+- name: AMQP_CHANNELS_URL
+  valueFrom:
+    secretKeyRef: {name: {{ $secret | quote }}, key: AMQP_CHANNELS_URL}
+- name: AMQP_CHANNELS_LAYERS
+  valueFrom:
+    secretKeyRef: {name: {{ $secret | quote }}, key: AMQP_CHANNELS_LAYERS, optional: true}
+{{- else }}
+- name: AMQP_CHANNELS_PASSWORD
+  valueFrom:
+    secretKeyRef: {name: {{ $b.passwordSecret.name | quote }}, key: {{ $b.passwordSecret.key | quote }}}
+{{- $urls := list }}
+{{- range $b.hosts }}
+{{- $urls = append $urls (printf "%s://%s:$(AMQP_CHANNELS_PASSWORD)@%s/%s" (ternary "amqps" "amqp" $b.tls.enabled) (urlquery $b.user) . (urlquery $b.vhost)) }}
+{{- end }}
+- name: AMQP_CHANNELS_URL
+  value: {{ join "," $urls | quote }}
+{{- end }}
+{{- if $b.prefix }}
+- name: AMQP_CHANNELS_PREFIX
+  value: {{ $b.prefix | quote }}
+{{- end }}
+{{- if include "amqp-channels.caSecret" . }}
+- name: AMQP_CHANNELS_CA_FILE
+  value: /etc/amqp-channels/tls/ca.crt
+{{- end }}
+{{- end }}
+
+{{/* Every Deployment: Daphne, then one per worker with workerDefaults filled in. */}}
+{{- define "amqp-channels.components" -}}
+{{- $daphne := deepCopy .Values.daphne }}
+{{- $_ := set $daphne "component" "daphne" }}
+{{- $all := list $daphne }}
+{{- range .Values.workers }}
+{{- $worker := mergeOverwrite (deepCopy $.Values.workerDefaults) (deepCopy .) }}
+{{- $_ := set $worker "component" (printf "worker-%s" .name) }}
+{{- $all = append $all $worker }}
+{{- end }}
+{{- toYaml $all }}
+{{- end }}
