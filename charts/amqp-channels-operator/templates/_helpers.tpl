@@ -1,0 +1,62 @@
+{{/* Names and labels of the operator's objects. */}}
+
+{{- define "operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- ternary .Release.Name (printf "%s-%s" .Release.Name $name) (contains $name .Release.Name) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 }}
+{{ include "operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: amqp-channels
+{{- end }}
+
+{{- define "operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The namespaces served when not all: the listed ones, or the release's. */}}
+{{- define "operator.namespaces" -}}
+{{- toYaml (.Values.watch.namespaces | default (list .Release.Namespace)) }}
+{{- end }}
+
+{{/* What kopf needs on ChannelLayers and on the Secrets it writes, in a served namespace. */}}
+{{- define "operator.namespacedRules" -}}
+- apiGroups: [amqp-channels.io]
+  resources: [channellayers]
+  # watch; patch for kopf's finalizer and progress annotations
+  verbs: [get, list, watch, patch]
+- apiGroups: [amqp-channels.io]
+  resources: [channellayers/status]
+  verbs: [get, patch]
+- apiGroups: [amqp-channels.io]
+  # ownerReferences with blockOwnerDeletion on the written Secret need this
+  resources: [channellayers/finalizers]
+  verbs: [update]
+- apiGroups: [""]
+  # the admin credentials are read; the connection Secret is written
+  resources: [secrets]
+  verbs: [get, create, update, patch]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create]
+{{- with .Values.rbac.extraRules }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
