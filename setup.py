@@ -30,6 +30,10 @@ setup(
             # integration/: real Daphne processes and websocket clients
             "daphne>=4.1",
             "websockets>=13",
+            # tests/charts/: render and lint the Helm charts offline, validate the manifests
+            "helm-python-sdk>=0.2.2",
+            "kubernetes-validate>=1.34",
+            "pyyaml>=6",
         ],
         "dev": ["ruff>=0.6", "mypy>=1.11", "import-linter>=2.0"],
         # channels-rabbitmq pins pamqp<4 through carehare; scripts/bench installs it apart.

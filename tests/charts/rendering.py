@@ -1,0 +1,96 @@
+"""Render the charts in charts/ with Helm's own library (helm-python-sdk) and check the
+result with the Kubernetes schemas (kubernetes-validate), offline and without a cluster.
+
+Rendering is memoised per (chart, values file): each scenario is rendered once per run.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHARTS = ROOT / "charts"
+KUBERNETES_VERSION = "1.37.0"  # the newest the installed kubernetes-validate knows
+RELEASE, NAMESPACE = "chat", "apps"
+# Kinds the Kubernetes schemas cannot know: our own resources, checked by their CRD instead.
+CUSTOM_KINDS = frozenset({("amqp-channels.io/v1alpha1", "ChannelLayer")})
+
+helm.enable_logging(logging.WARNING)  # Helm's INFO lines (e.g. "found symbolic link") go quiet
+
+
+def scenarios(chart: str) -> list[Path]:
+    """The chart's ci/*-values.yaml files, the scenarios anyone can render."""
+    return sorted((CHARTS / chart / "ci").glob("*-values.yaml"))
+
+
+def values_of(path: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load(path.read_text()) or {}
+    assert isinstance(loaded, dict), f"{path} is not a mapping"
+    return loaded
+
+
+@functools.cache
+def load(chart: str) -> helm.Chart:
+    return helm.Chart.load(CHARTS / chart)
+
+
+def render(chart: str, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every object the chart renders for ``values``, as an install would (schema included)."""
+    manifests = load(chart).render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    return [doc for name, text in sorted(manifests.items()) if name.endswith((".yaml", ".yml"))
+            for doc in yaml.safe_load_all(text) if doc]
+
+
+@functools.cache
+def _rendered(chart: str, path: Path) -> tuple[dict[str, Any], ...]:
+    return tuple(render(chart, values_of(path)))
+
+
+def rendered(chart: str, scenario: str) -> list[dict[str, Any]]:
+    """The objects of ``ci/{scenario}-values.yaml``, rendered once per test run."""
+    return list(_rendered(chart, CHARTS / chart / "ci" / f"{scenario}-values.yaml"))
+
+
+def notes(chart: str, values: dict[str, Any]) -> str:
+    manifests = load(chart).render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    return next(text for name, text in manifests.items() if name.endswith("NOTES.txt"))
+
+
+def crds(chart: str) -> list[dict[str, Any]]:
+    return [yaml.safe_load(crd["data"]) for crd in load(chart).crds]
+
+
+def validate(obj: dict[str, Any]) -> bool:
+    """Check ``obj`` against the Kubernetes schemas (strict: unknown fields are errors).
+
+    Returns False for a custom kind that it skipped on purpose; raises on anything invalid
+    or unknown."""
+    if (obj.get("apiVersion"), obj.get("kind")) in CUSTOM_KINDS:
+        return False
+    kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    return True
+
+
+def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [obj for obj in objects if obj["kind"] == kind]
+
+
+def named(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [obj for obj in of_kind(objects, kind) if obj["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name!r}, found {len(found)}"
+    return found[0]
+
+
+def containers(objects: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(Deployment, container) for every container of every Deployment."""
+    for deployment in of_kind(objects, "Deployment"):
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            yield deployment, container
