@@ -94,3 +94,12 @@ def containers(objects: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], 
     for deployment in of_kind(objects, "Deployment"):
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             yield deployment, container
+
+
+def refusal(chart: str, values: dict[str, Any]) -> str:
+    """The schema's message when Helm refuses ``values``; fails the test if it accepts them."""
+    try:
+        render(chart, values)
+    except helm.HelmValuesError as refused:
+        return str(refused)
+    raise AssertionError(f"{chart} accepted {values!r}")

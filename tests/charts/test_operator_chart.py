@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import helm_python as helm
 import pytest
 import yaml
 
-from .rendering import CHARTS, ROOT, crds, of_kind, render, rendered, scenarios
+from .rendering import CHARTS, ROOT, crds, of_kind, refusal, rendered, scenarios
 
 CHART = "amqp-channels-operator"
 ALL = [path.name.removesuffix("-values.yaml") for path in scenarios(CHART)]
@@ -111,7 +110,5 @@ def test_bindings_name_the_operators_service_account() -> None:
 ])
 def test_schema_refuses_wrong_values_saying_where(values: dict[str, Any],
                                                   words: list[str]) -> None:
-    with pytest.raises(helm.HelmValuesError) as refused:
-        render(CHART, values)
-    for word in words:
-        assert word in str(refused.value)
+    message = refusal(CHART, values)
+    assert [word for word in words if word not in message] == [], message
