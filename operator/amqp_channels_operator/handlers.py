@@ -66,13 +66,27 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
 
 
+Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 @kopf.on.resume(GROUP, VERSION, PLURAL)
-def reconcile_handler(spec: Any, meta: Any, status: Any, patch: kopf.Patch, retry: int,
-                      logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any
-                      ) -> None:
+def reconcile_handler(spec: Any, meta: Any, status: Any, patch: kopf.Patch, logger: Logger,
+                      retry: int = 0, **_: Any) -> None:
     """Bring the broker and the Secret to the spec; report on the status."""
+    _reconcile(spec, meta, status, patch, logger, retry)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=TIMER_INTERVAL, initial_delay=TIMER_INTERVAL)
+def drift_timer(spec: Any, meta: Any, status: Any, patch: kopf.Patch, logger: Logger,
+                retry: int = 0, **_: Any) -> None:
+    """Every minute: put back what was changed by hand, refresh the queue depths."""
+    _reconcile(spec, meta, status, patch, logger, retry)
+
+
+def _reconcile(spec: Any, meta: Any, status: Any, patch: kopf.Patch, logger: Logger,
+               retry: int) -> None:
     with _reported(meta, status, patch, retry):
         layer = _spec(spec, meta)
         api = dependencies.connect(layer, dependencies.secrets)
@@ -90,17 +104,9 @@ def reconcile_handler(spec: Any, meta: Any, status: Any, patch: kopf.Patch, retr
                    f"{len(changes)} change(s)" if changes else "in sync")
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=TIMER_INTERVAL, initial_delay=TIMER_INTERVAL)
-def drift_timer(spec: Any, meta: Any, status: Any, patch: kopf.Patch, retry: int,
-                logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
-    """Every minute: put back what was changed by hand, refresh the queue depths."""
-    reconcile_handler(spec=spec, meta=meta, status=status, patch=patch, retry=retry,
-                      logger=logger)
-
-
 @kopf.on.delete(GROUP, VERSION, PLURAL)
-def delete_handler(spec: Any, meta: Any, status: Any, patch: kopf.Patch, retry: int,
-                   logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+def delete_handler(spec: Any, meta: Any, status: Any, patch: kopf.Patch, logger: Logger,
+                   retry: int = 0, **_: Any) -> None:
     """Remove the policies, the user and (unless KeepVhost) the vhost, then the Secret."""
     with _reported(meta, status, patch, retry):
         layer = _spec(spec, meta)
@@ -155,7 +161,7 @@ def _ca(secrets: SecretStore, namespace: str, name: str | None) -> str | None:
 def _set_ready(patch: kopf.Patch, status: Any, meta: Any, ready: str, reason: str,
                message: str) -> None:
     """Write observedGeneration and the Ready condition; its time moves only on a flip."""
-    previous = next((c for c in (status or {}).get("conditions") or []
+    previous: dict[str, Any] = next((c for c in (status or {}).get("conditions") or []
                      if c.get("type") == "Ready"), {})
     since = previous.get("lastTransitionTime") if previous.get("status") == ready else None
     condition: MutableMapping[str, Any] = {

@@ -37,9 +37,9 @@ class KubernetesSecrets:
             from kubernetes import client, config
 
             try:
-                config.load_incluster_config()
+                config.load_incluster_config()  # type: ignore[no-untyped-call]
             except config.ConfigException:
-                config.load_kube_config()
+                config.load_kube_config()  # type: ignore[no-untyped-call]
             self._api = client.CoreV1Api()
         return self._api
 
@@ -63,8 +63,9 @@ class KubernetesSecrets:
         secret = self._call("read_namespaced_secret", name, namespace)
         if secret is None:
             return None
+        annotations = secret.metadata.annotations
         return StoredSecret.from_manifest({"data": secret.data,
-                                           "metadata": {"annotations": secret.metadata.annotations}})
+                                           "metadata": {"annotations": annotations}})
 
     def write(self, manifest: dict[str, Any]) -> bool:
         meta = manifest["metadata"]

@@ -10,12 +10,11 @@ from typing import Any
 
 import kopf
 import pytest
+from conftest import NAMESPACE, MemorySecrets
 
 from amqp_channels_operator import handlers
 from amqp_channels_operator.management import Management
 from amqp_channels_operator.spec import ChannelLayerSpec
-
-from conftest import NAMESPACE, MemorySecrets
 
 Resource = dict[str, Any]
 log = logging.getLogger("test-handlers")

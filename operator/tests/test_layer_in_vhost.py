@@ -88,7 +88,7 @@ async def test_channel_full_follows_the_policy_without_redeploy(
 
     sent = 0
     with pytest.raises(ChannelFull):
-        for sent in range(10):  # noqa: B007 (sent is read after the loop)
+        for sent in range(10):
             await layer.send("work", {"type": "job", "n": sent})
     assert sent == 5  # the policy's max-length from capacity: 5
 
