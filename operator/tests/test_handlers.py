@@ -4,7 +4,6 @@ and a Secret store in memory instead of the Kubernetes API."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,6 +14,7 @@ from conftest import NAMESPACE, MemorySecrets
 from amqp_channels_operator import handlers
 from amqp_channels_operator.management import Management
 from amqp_channels_operator.spec import ChannelLayerSpec
+from tests.helpers import wait_until
 
 Resource = dict[str, Any]
 log = logging.getLogger("test-handlers")
@@ -71,12 +71,8 @@ def test_create_writes_the_secret_and_a_ready_status(
 
 def wait_for_ready_messages(admin: Management, vhost: str, queue: str, count: int) -> None:
     """The management API's queue statistics lag (collected every 5 s): wait, bounded."""
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if (admin.get(f"/api/queues/{vhost}/{queue}") or {}).get("messages_ready") == count:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{queue} never showed {count} ready message(s)")
+    wait_until(lambda: (admin.get(f"/api/queues/{vhost}/{queue}") or {}).get(
+        "messages_ready") == count, f"{count} ready message(s) on {queue}", timeout=15)
 
 
 def test_delete_removes_everything_and_the_secret(

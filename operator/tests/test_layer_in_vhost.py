@@ -4,7 +4,6 @@ provisioned vhost, takes its limits from the operator's policies, and is refused
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -17,7 +16,7 @@ from amqp_channels_operator.connection_secret import StoredSecret
 from amqp_channels_operator.management import Management
 from amqp_channels_operator.reconcile import reconcile
 from amqp_channels_operator.spec import ChannelLayerSpec
-from tests.helpers import receive
+from tests.helpers import receive, wait_until
 
 Resource = dict[str, Any]
 
@@ -46,13 +45,9 @@ def from_secret(secret: StoredSecret, made: list[AMQPChannelLayer], **override: 
 
 
 def wait_for_max_length(admin: Management, vhost: str, queue: str, length: int) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        info = admin.get(f"/api/queues/{vhost}/{queue}") or {}
-        if info.get("effective_policy_definition", {}).get("max-length") == length:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"max-length {length} never reached {queue}")
+    wait_until(lambda: (admin.get(f"/api/queues/{vhost}/{queue}") or {}).get(
+        "effective_policy_definition", {}).get("max-length") == length,
+        f"max-length {length} on {queue}")
 
 
 async def test_layer_works_with_only_the_generated_secret(

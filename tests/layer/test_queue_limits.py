@@ -4,7 +4,6 @@ change on the broker without a redeploy (docs/deployment-contract.md)."""
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from amqp_channels.errors import ChannelFull
 from amqp_channels.layer import AMQPChannelLayer
 from tests.conftest import LayerFactory
+from tests.helpers import wait_until
 from tools.rabbitmq_node import RabbitMQNode
 
 
@@ -25,13 +25,9 @@ def set_limit_policy(node: RabbitMQNode, prefix: str, max_length: int) -> None:
 
 def wait_for_policy(node: RabbitMQNode, queue: str, max_length: int) -> None:
     """Wait (bounded) until the broker applies a policy with ``max_length`` to ``queue``."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        info = node.management_get(f"/api/queues/%2F/{queue}")
-        if info.get("effective_policy_definition", {}).get("max-length") == max_length:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"policy with max-length {max_length} never reached {queue}")
+    wait_until(lambda: node.management_get(f"/api/queues/%2F/{queue}").get(
+        "effective_policy_definition", {}).get("max-length") == max_length,
+        f"policy with max-length {max_length} on {queue}")
 
 
 async def fill(layer: AMQPChannelLayer, channel: str, attempts: int) -> int:
