@@ -8,7 +8,11 @@ setup(
     long_description_content_type="text/markdown",
     license="BSD-3-Clause",
     python_requires=">=3.11",
-    packages=find_packages(include=["amqp_channels", "amqp_channels.*"]),
+    # The operator ships in the same distribution (its code is small); its dependencies
+    # come only with the "operator" extra, so `pip install amqp-channels` stays lean.
+    packages=[*find_packages(include=["amqp_channels", "amqp_channels.*"]),
+              "amqp_channels_operator"],
+    package_dir={"amqp_channels_operator": "operator/amqp_channels_operator"},
     package_data={"amqp_channels": ["py.typed"]},
     install_requires=[
         "channels>=4.1,<5",
@@ -21,6 +25,7 @@ setup(
     ],
     extras_require={
         "crypto": ["cryptography>=41"],
+        "operator": ["kopf>=1.37", "kubernetes>=29", "pyyaml>=6"],
         "test": [
             "cryptography>=41",
             "aio-pika>=10",
@@ -33,7 +38,11 @@ setup(
             # tests/charts/: render and lint the Helm charts offline, validate the manifests
             "helm-python-sdk>=0.2.2",
             "kubernetes-validate>=1.34",
+            # operator/tests: the operator's own dependencies and the CRD schema check
+            "kopf>=1.37",
+            "kubernetes>=29",
             "pyyaml>=6",
+            "jsonschema>=4",
         ],
         "dev": ["ruff>=0.6", "mypy>=1.11", "import-linter>=2.0"],
         # channels-rabbitmq pins pamqp<4 through carehare; scripts/bench installs it apart.

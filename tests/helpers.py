@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 from amqp_channels.layer import AMQPChannelLayer
@@ -23,3 +25,13 @@ async def receives_nothing(layer: AMQPChannelLayer, channel: str, wait: float = 
     except TimeoutError:
         return True
     return False
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    """Poll ``condition`` (e.g. a management API reading) until true; fail naming ``what``
+    after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:g}s")
+        time.sleep(0.1)

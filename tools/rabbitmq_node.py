@@ -191,13 +191,21 @@ class RabbitMQNode:
 
     def management_get(self, path: str) -> Any:
         """GET a management API path (e.g. ``/api/queues``) as guest and decode the JSON."""
+        return self.management("GET", path)
+
+    def management(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the management API as guest (``PUT /api/policies/...`` with a JSON ``body``);
+        the decoded JSON reply, or None when it has no body."""
         import base64
         import json
 
-        req = urllib.request.Request(self.management_url + path)
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.management_url + path, data=data, method=method)
         req.add_header("Authorization", "Basic " + base64.b64encode(b"guest:guest").decode())
+        req.add_header("Content-Type", "application/json")
         with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read())
+            reply = resp.read()
+        return json.loads(reply) if reply else None
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the node; kill it if it does not stop within ``timeout``."""

@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 QUEUE_TYPES = ("classic", "quorum")
+# Where queue limits (TTL, max length, overflow) live: declared arguments, or RabbitMQ policies.
+QUEUE_LIMITS = ("arguments", "policy")
 SERIALIZERS = ("msgpack", "json")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 SSL_OPTIONS = ("cafile", "capath", "cadata", "certfile", "keyfile", "check_hostname", "verify")
@@ -32,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "group_expiry": 86400,
     "ssl": None,
     "queue_type": "classic",
+    "queue_limits": "arguments",
     "max_message_size": 16 * 1024 * 1024,  # RabbitMQ 4.x's own default max_message_size
     "serializer": "msgpack",
     "symmetric_encryption_keys": None,
@@ -53,6 +56,7 @@ class LayerConfig:
     group_expiry: float | None
     ssl: ssl_module.SSLContext | None
     queue_type: str
+    queue_limits: str
     max_message_size: int
     serializer: str
     symmetric_encryption_keys: tuple[bytes, ...]
@@ -84,6 +88,7 @@ class LayerConfig:
             ),
             ssl=_ssl(raw["ssl"]),
             queue_type=_choice("queue_type", raw["queue_type"], QUEUE_TYPES),
+            queue_limits=_choice("queue_limits", raw["queue_limits"], QUEUE_LIMITS),
             max_message_size=_positive_int("max_message_size", raw["max_message_size"]),
             serializer=_choice("serializer", raw["serializer"], SERIALIZERS),
             symmetric_encryption_keys=_keys(raw["symmetric_encryption_keys"]),

@@ -58,10 +58,13 @@ def group_router(prefix: str) -> str:
 
 
 def queue_arguments(config: LayerConfig, channel: str) -> dict[str, Any]:
-    """The declare arguments of ``channel``'s queue: its limits as queue arguments."""
-    return {
-        "x-queue-type": config.queue_type,
-        "x-max-length": config.capacity_for(channel),
-        "x-overflow": "reject-publish",
-        "x-message-ttl": int(config.expiry * 1000),
-    }
+    """The declare arguments of ``channel``'s queue: its type, and its limits unless RabbitMQ
+    policies set them (``queue_limits="policy"``; docs/deployment-contract.md)."""
+    arguments: dict[str, Any] = {"x-queue-type": config.queue_type}
+    if config.queue_limits == "arguments":
+        arguments.update({
+            "x-max-length": config.capacity_for(channel),
+            "x-overflow": "reject-publish",
+            "x-message-ttl": int(config.expiry * 1000),
+        })
+    return arguments

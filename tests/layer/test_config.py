@@ -38,6 +38,7 @@ def test_defaults_match_the_documented_ones() -> None:
         pytest.param({"channel_capacity": {"a*": 0}}, ValueError, "channel_capacity",
                      id="cc-zero"),
         pytest.param({"queue_type": "stream"}, ValueError, "queue_type", id="queue-type"),
+        pytest.param({"queue_limits": "both"}, ValueError, "queue_limits", id="queue-limits"),
         pytest.param({"serializer": "pickle"}, ValueError, "serializer", id="serializer"),
         pytest.param({"ssl": "yes"}, TypeError, "ssl", id="ssl-str"),
         pytest.param({"ssl": {"ca": "x"}}, ValueError, "ssl", id="ssl-unknown-option"),
