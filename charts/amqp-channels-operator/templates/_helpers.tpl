@@ -50,9 +50,10 @@ app.kubernetes.io/part-of: amqp-channels
   resources: [channellayers/finalizers]
   verbs: [update]
 - apiGroups: [""]
-  # the admin credentials are read; the connection Secret is written
+  # the admin credentials are read; the connection Secret is written, and deleted with its
+  # ChannelLayer (no list or watch: the operator only touches Secrets it names)
   resources: [secrets]
-  verbs: [get, create, update, patch]
+  verbs: [get, create, update, patch, delete]
 - apiGroups: ["", events.k8s.io]
   resources: [events]
   verbs: [create]
