@@ -30,6 +30,8 @@ setup(
             # integration/: real Daphne processes and websocket clients
             "daphne>=4.1",
             "websockets>=13",
+            # integration/tests/test_browser.py drives Debian's chromium (no browser download)
+            "selenium>=4.15",
         ],
         "dev": ["ruff>=0.6", "mypy>=1.11", "import-linter>=2.0"],
         # channels-rabbitmq pins pamqp<4 through carehare; scripts/bench installs it apart.
