@@ -38,8 +38,9 @@ CHANNEL_LAYERS = {
     },
 }
 if os.environ.get("CHAT_LAYER") == "redis":  # benchmarks/load.py compares with channels_redis
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
-                                  "CONFIG": {"hosts": [os.environ["REDIS_URL"]]}}}
+    # redis-py's pool allows 100 connections by default: too few for 500 websockets joining.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {
+        "hosts": [{"address": os.environ["REDIS_URL"], "max_connections": 2000}]}}}
 
 # Our loggers print on their own (runworker configures no root handler) and do not
 # propagate, so lines are not doubled under Daphne, which does configure the root logger.
