@@ -43,6 +43,8 @@ setup(
             "kubernetes>=29",
             "pyyaml>=6",
             "jsonschema>=4",
+            # integration/tests/test_browser.py drives Debian's chromium (no browser download)
+            "selenium>=4.15",
         ],
         "dev": ["ruff>=0.6", "mypy>=1.11", "import-linter>=2.0"],
         # channels-rabbitmq pins pamqp<4 through carehare; scripts/bench installs it apart.

@@ -6,7 +6,8 @@
 #      installed with its system service kept from starting: tests and the demo run private
 #      nodes on loopback, never the system service.
 #   2. .venv exists, made by a Python >= 3.11 (installs python3-venv if venv needs it).
-#   3. The project is installed editable with its `test` and `dev` extras; pip runs again only
+#   3. Debian's chromium and chromium-driver exist (the browser test; required on CI).
+#   4. The project is installed editable with its `test` and `dev` extras; pip runs again only
 #      when setup.py or pyproject.toml changed (a hash kept in .venv/.setup-stamp).
 # A second run does no work and takes well under a second.
 set -euo pipefail
@@ -101,6 +102,20 @@ if [ ! -x "$RABBITMQ_SERVER" ]; then
     if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
         say "disabling the rabbitmq-server system service (tests and demo run private nodes)"
         as_root systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true
+    fi
+fi
+
+# --- the browser of integration/tests/test_browser.py ---------------------------------------
+
+# Debian's chromium and its matching chromedriver (Selenium drives it; nothing is downloaded
+# at run time). On CI the browser test must run, so a failed install fails here; elsewhere
+# the test skips and says why.
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    if [ -n "${CI:-}" ]; then
+        apt_install "chromium (for the browser test)" chromium chromium-driver
+    else
+        apt_try chromium chromium-driver \
+            || say "chromium could not be installed: the browser test will skip"
     fi
 fi
 

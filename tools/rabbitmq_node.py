@@ -189,6 +189,25 @@ class RabbitMQNode:
                 names.append(str(props["connection_name"]))
         return names
 
+    @property
+    def log_file(self) -> Path:
+        return self.base_dir / "log" / f"{self.node_name}.log"
+
+    def closing_records(self, connection_name: str) -> list[str]:
+        """The node log's records of closing the connection named ``connection_name``.
+
+        A client's Connection.Close is logged at [info] as ``closing AMQP connection ...``; a
+        dropped socket at [warning], followed by ``client unexpectedly closed TCP
+        connection`` on the next line, which is kept in the record."""
+        records: list[str] = []
+        lines = self.log_file.read_text(errors="replace").splitlines()
+        for number, line in enumerate(lines):
+            if "closing AMQP connection" in line and f" - {connection_name}" in line:
+                follow = lines[number + 1: number + 2]
+                reason = follow[0] if follow and not follow[0][:4].isdigit() else ""
+                records.append(f"{line}\n{reason}".rstrip())
+        return records
+
     def management_get(self, path: str) -> Any:
         """GET a management API path (e.g. ``/api/queues``) as guest and decode the JSON."""
         return self.management("GET", path)

@@ -5,6 +5,8 @@ other threads. AMQP connections and futures belong to one loop, so the layer kee
 ``LoopState`` per loop: a link (connection), an inbox and the normal-channel consumers.
 When the loop shuts down (``asyncio.run`` cancels what is left), the link closes its
 connection and the state removes itself: no leaked sockets, no pending tasks destroyed.
+A loop that is stopped but never closed (Daphne's, on SIGTERM) is closed at interpreter
+exit instead (``at_exit``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .. import amqp
 from ..amqp.errors import AMQPError, PublishNacked
 from ..amqp.properties import encode_properties
 from ..errors import BrokerUnavailable
+from .at_exit import close_at_exit
 from .config import LayerConfig
 from .inbox import Inbox
 from .link import Link
@@ -36,6 +39,7 @@ class LoopState:
     def __init__(self, config: LayerConfig, codec: Codec, stats: LayerStats,
                  on_stopped: Callable[[LoopState], None]) -> None:
         self.config = config
+        self.loop = asyncio.get_running_loop()
         self.codec = codec
         self.stats = stats
         self.token = random_token()
@@ -51,6 +55,7 @@ class LoopState:
         self.link.start()
         assert self.link._task is not None
         self.link._task.add_done_callback(lambda _task: self._stopped())
+        close_at_exit(self)
 
     async def _restore(self, connection: amqp.Connection) -> None:
         await self.inbox.restore(connection)

@@ -16,7 +16,8 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "integration-only-not-a-secret"
 DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 
-INSTALLED_APPS = ["channels", "amqp_channels.django", "chat"]
+# amqp_channels.django first: its runworker (stops cleanly on SIGTERM) replaces Channels'.
+INSTALLED_APPS = ["amqp_channels.django", "channels", "chat"]
 MIDDLEWARE: list[str] = []
 ROOT_URLCONF = "chatsite.urls"
 ASGI_APPLICATION = "chatsite.asgi.application"
@@ -36,6 +37,10 @@ CHANNEL_LAYERS = {
         },
     },
 }
+if os.environ.get("CHAT_LAYER") == "redis":  # benchmarks/load.py compares with channels_redis
+    # redis-py's pool allows 100 connections by default: too few for 500 websockets joining.
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {
+        "hosts": [{"address": os.environ["REDIS_URL"], "max_connections": 2000}]}}}
 
 # Our loggers print on their own (runworker configures no root handler) and do not
 # propagate, so lines are not doubled under Daphne, which does configure the root logger.

@@ -92,3 +92,20 @@ async def test_close_then_use_again(make_layer: LayerFactory) -> None:
     await layer.close()
     await layer.send("reuse", {"type": "b"})
     assert [(await receive(layer, "reuse"))["type"] for _ in range(2)] == ["a", "b"]
+
+
+def test_a_stopped_unclosed_loop_is_closed_at_exit(rabbitmq, prefix: str) -> None:
+    """What Daphne leaves on SIGTERM: a loop stopped with the layer's link task pending.
+    The exit hook closes that connection on its own loop (the broker sees it go)."""
+    from amqp_channels.layer.at_exit import close_left_over
+
+    layer = AMQPChannelLayer(hosts=[rabbitmq.url], prefix=prefix)
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(layer.new_channel())  # connected; the loop stops, unclosed
+        assert _connections(rabbitmq, prefix) == 1
+        close_left_over()
+        assert _connections(rabbitmq, prefix) == 0
+        assert not loop.is_closed()  # the loop's owner closes it, not the hook
+    finally:
+        loop.close()
