@@ -18,6 +18,8 @@ setup(
         "msgpack>=1.0",
         # amqp_channels.sync: the publisher for code without an event loop.
         "kombu>=5.3",
+        # Tracing and metrics through the API only; without an SDK they cost nothing.
+        "opentelemetry-api>=1.27",
     ],
     extras_require={
         "crypto": ["cryptography>=41"],
@@ -30,6 +32,8 @@ setup(
             # integration/: real Daphne processes and websocket clients
             "daphne>=4.1",
             "websockets>=13",
+            # tests/telemetry and the integration project's exporters
+            "opentelemetry-sdk>=1.27",
         ],
         "dev": ["ruff>=0.6", "mypy>=1.11", "import-linter>=2.0"],
         # channels-rabbitmq pins pamqp<4 through carehare; scripts/bench installs it apart.

@@ -1,0 +1,70 @@
+"""``Telemetry``: whether a layer traces and measures right now, decided cheaply per call.
+
+With only ``opentelemetry-api`` installed (or an SDK installed but not set up), the global
+providers are the API's own proxy/no-op classes. Then ``tracer()`` and ``instruments()``
+answer ``None`` after one function call and a type check, and the layer skips all tracing
+work: no span, no attribute dict, no header injection, no per-message property encoding.
+Once a real provider is seen it is kept (OpenTelemetry sets the global providers once per
+process), so a provider set up after the layer was built is still picked up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry import metrics, trace
+
+from .metrics import Counters, Instruments, Source, instruments_for
+from .names import NameTemplates
+
+SCOPE = "amqp_channels"
+
+
+def is_api_default(provider: object) -> bool:
+    """True for the API's proxy and no-op providers: nothing would be recorded."""
+    return type(provider).__module__.startswith(("opentelemetry.trace",
+                                                  "opentelemetry.metrics"))
+
+
+class Telemetry:
+    """The tracing and metrics switches of one layer or sync publisher."""
+
+    def __init__(self, *, enabled: bool = True, names: NameTemplates | None = None,
+                 tracer_provider: Any = None, meter_provider: Any = None) -> None:
+        self.enabled = enabled
+        self.names = names or NameTemplates()
+        self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        self._tracer: trace.Tracer | None = None
+        self._instruments: Instruments | None = None
+        self._source: Source | None = None
+
+    def tracer(self) -> trace.Tracer | None:
+        """The tracer to use for this call, or ``None``: then do no tracing work at all."""
+        tracer = self._tracer
+        if tracer is None and self.enabled:
+            provider = self._tracer_provider or trace.get_tracer_provider()
+            if not is_api_default(provider):
+                tracer = self._tracer = provider.get_tracer(SCOPE)
+        return tracer
+
+    def instruments(self) -> Instruments | None:
+        """The synchronous instruments (histograms), or ``None`` when nothing would record."""
+        instruments = self._instruments
+        if instruments is None and self.enabled:
+            provider = self._meter_provider or metrics.get_meter_provider()
+            if not is_api_default(provider):
+                instruments = self._instruments = instruments_for(self._meter_provider)
+        return instruments
+
+    def watch(self, prefix: str, counters: Counters, buffered: Any) -> None:
+        """Report ``counters`` and the local buffer depth through observable instruments.
+
+        Costs nothing per message: the SDK reads them when it collects. The registration
+        lives as long as this object (the layer holds it)."""
+        if self.enabled:
+            self._source = Source(prefix, counters, buffered)
+            instruments_for(self._meter_provider).register(self._source)
+
+
+DEFAULT = Telemetry()  # for consumers on a layer that is not ours: the global providers
