@@ -7,7 +7,6 @@ from typing import Any
 from ..layer.core import CoreChannelLayer
 from ..layer.loop_state import LoopState
 from ..layer.naming import group_router
-from ..telemetry.spans import producer_span
 from .loop_groups import LoopGroups
 
 
@@ -37,12 +36,8 @@ class GroupsExtension(CoreChannelLayer):
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send ``message`` to every member of ``group``; full members are skipped."""
         self.require_valid_group_name(group)
-        tracer = self.telemetry.tracer()
-        if tracer is None:
-            await self._groups().send(group, self.codec.encode(message))
-            return
-        with producer_span(tracer, self.telemetry.names, "group_send", group,
-                           exchange=group_router(self.prefix), routing_key=group) as outgoing:
+        with self.telemetry.producer("group_send", group, exchange=group_router(self.prefix),
+                                     routing_key=group) as outgoing:
             await self._groups().send(group, self.codec.encode(message), outgoing)
 
     async def flush(self) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..telemetry import NameTemplates, Telemetry
 from ..telemetry.names import compile_rules
 
 QUEUE_TYPES = ("classic", "quorum")
@@ -106,6 +107,12 @@ class LayerConfig:
             tracer_provider=_provider("tracer_provider", raw["tracer_provider"], "get_tracer"),
             meter_provider=_provider("meter_provider", raw["meter_provider"], "get_meter"),
         )
+
+    def make_telemetry(self) -> Telemetry:
+        """The tracing and metrics switches these settings ask for."""
+        return Telemetry(enabled=self.telemetry, names=NameTemplates(self.tracing_name_templates),
+                         tracer_provider=self.tracer_provider,
+                         meter_provider=self.meter_provider)
 
     @property
     def redacted_hosts(self) -> tuple[str, ...]:

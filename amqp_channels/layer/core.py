@@ -15,8 +15,7 @@ from channels.exceptions import ChannelFull, MessageTooLarge
 from channels.layers import BaseChannelLayer
 
 from ..errors import ForeignChannel
-from ..telemetry import NameTemplates, Telemetry
-from ..telemetry.spans import Outgoing, producer_span
+from ..telemetry.spans import Outgoing
 from .config import LayerConfig
 from .loop_state import LoopState
 from .naming import CHANNEL_HEADER, channel_queue, inbox_queue, inbox_token, random_token
@@ -42,12 +41,7 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self.prefix = self.config.prefix
         self.codec = Codec(self.config)
         self.stats = LayerStats()
-        self.telemetry = Telemetry(
-            enabled=self.config.telemetry,
-            names=NameTemplates(self.config.tracing_name_templates),
-            tracer_provider=self.config.tracer_provider,
-            meter_provider=self.config.meter_provider,
-        )
+        self.telemetry = self.config.make_telemetry()
         self.telemetry.watch(self.prefix, self.stats, self._buffered)
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
             weakref.WeakKeyDictionary()
@@ -78,14 +72,10 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """Send ``message`` to ``channel``; raise ``ChannelFull`` when it is at capacity."""
         self.require_valid_channel_name(channel)
-        tracer = self.telemetry.tracer()
-        if tracer is None:
-            await self._send(channel, message, None)
-            return
         routing_key = (inbox_queue(self.prefix, inbox_token(channel)) if "!" in channel
                        else channel_queue(self.prefix, channel))
-        with producer_span(tracer, self.telemetry.names, "send", channel, exchange="",
-                           routing_key=routing_key) as outgoing:
+        with self.telemetry.producer("send", channel, exchange="",
+                                     routing_key=routing_key) as outgoing:
             await self._send(channel, message, outgoing)
 
     async def _send(self, channel: str, message: dict[str, Any],

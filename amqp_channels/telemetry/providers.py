@@ -10,12 +10,14 @@ process), so a provider set up after the layer was built is still picked up.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from opentelemetry import metrics, trace
 
 from .metrics import Counters, Instruments, Source, instruments_for
 from .names import NameTemplates
+from .spans import Outgoing, producer_span
 
 SCOPE = "amqp_channels"
 
@@ -47,6 +49,16 @@ class Telemetry:
             if not is_api_default(provider):
                 tracer = self._tracer = provider.get_tracer(SCOPE)
         return tracer
+
+    def producer(self, operation: str, target: str, *, exchange: str, routing_key: str
+                 ) -> AbstractContextManager[Outgoing | None]:
+        """The PRODUCER span of one ``send``/``group_send`` (see ``spans.producer_span``);
+        it yields what to add to the message, or ``None`` when not tracing."""
+        tracer = self.tracer()
+        if tracer is None:
+            return nullcontext()
+        return producer_span(tracer, self.names, operation, target, exchange=exchange,
+                             routing_key=routing_key)
 
     def instruments(self) -> Instruments | None:
         """The synchronous instruments (histograms), or ``None`` when nothing would record."""
