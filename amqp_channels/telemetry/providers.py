@@ -4,12 +4,15 @@ With only ``opentelemetry-api`` installed (or an SDK installed but not set up), 
 providers are the API's own proxy/no-op classes. Then ``tracer()`` and ``instruments()``
 answer ``None`` after one function call and a type check, and the layer skips all tracing
 work: no span, no attribute dict, no header injection, no per-message property encoding.
-Once a real provider is seen it is kept (OpenTelemetry sets the global providers once per
-process), so a provider set up after the layer was built is still picked up.
+Asking the API for the global provider costs about 1.5 us (it reads ``os.environ``), so a
+"no SDK" answer is reused for ``RECHECK_INTERVAL`` seconds: a provider set up after the
+layer was built is picked up within that. Once a real provider is seen it is kept
+(OpenTelemetry sets the global providers once per process).
 """
 
 from __future__ import annotations
 
+import time
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -20,6 +23,7 @@ from .names import NameTemplates
 from .spans import Outgoing, producer_span
 
 SCOPE = "amqp_channels"
+RECHECK_INTERVAL = 1.0  # seconds a "no SDK" answer stands
 
 
 def is_api_default(provider: object) -> bool:
@@ -40,11 +44,16 @@ class Telemetry:
         self._tracer: trace.Tracer | None = None
         self._instruments: Instruments | None = None
         self._source: Source | None = None
+        self._tracer_checked = self._meter_checked = -RECHECK_INTERVAL
 
     def tracer(self) -> trace.Tracer | None:
         """The tracer to use for this call, or ``None``: then do no tracing work at all."""
         tracer = self._tracer
         if tracer is None and self.enabled:
+            now = time.monotonic()
+            if now - self._tracer_checked < RECHECK_INTERVAL:
+                return None
+            self._tracer_checked = now
             provider = self._tracer_provider or trace.get_tracer_provider()
             if not is_api_default(provider):
                 tracer = self._tracer = provider.get_tracer(SCOPE)
@@ -64,6 +73,10 @@ class Telemetry:
         """The synchronous instruments (histograms), or ``None`` when nothing would record."""
         instruments = self._instruments
         if instruments is None and self.enabled:
+            now = time.monotonic()
+            if now - self._meter_checked < RECHECK_INTERVAL:
+                return None
+            self._meter_checked = now
             provider = self._meter_provider or metrics.get_meter_provider()
             if not is_api_default(provider):
                 instruments = self._instruments = instruments_for(self._meter_provider)

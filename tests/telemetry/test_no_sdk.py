@@ -53,7 +53,9 @@ SCRIPT = textwrap.dedent("""
                  for s in r.scope_metrics for m in s.metrics}
         assert "messaging.client.operation.duration" not in names, names
         assert "amqp_channels.group.fan_out" not in names, names
-        # ... and from now on the same layer traces: the switch is per call.
+        # ... and the same layer traces once it has looked again (RECHECK_INTERVAL).
+        from amqp_channels.telemetry.providers import RECHECK_INTERVAL
+        await asyncio.sleep(RECHECK_INTERVAL)
         await layer.send(channel, {"type": "d"})
         assert len(spans.get_finished_spans()) == 1
         await layer.close()
