@@ -44,16 +44,12 @@ class Telemetry:
         self._tracer: trace.Tracer | None = None
         self._instruments: Instruments | None = None
         self._source: Source | None = None
-        self._tracer_checked = self._meter_checked = -RECHECK_INTERVAL
+        self._checked = {"tracer": -RECHECK_INTERVAL, "meter": -RECHECK_INTERVAL}
 
     def tracer(self) -> trace.Tracer | None:
         """The tracer to use for this call, or ``None``: then do no tracing work at all."""
         tracer = self._tracer
-        if tracer is None and self.enabled:
-            now = time.monotonic()
-            if now - self._tracer_checked < RECHECK_INTERVAL:
-                return None
-            self._tracer_checked = now
+        if tracer is None and self.enabled and self._due("tracer"):
             provider = self._tracer_provider or trace.get_tracer_provider()
             if not is_api_default(provider):
                 tracer = self._tracer = provider.get_tracer(SCOPE)
@@ -72,15 +68,19 @@ class Telemetry:
     def instruments(self) -> Instruments | None:
         """The synchronous instruments (histograms), or ``None`` when nothing would record."""
         instruments = self._instruments
-        if instruments is None and self.enabled:
-            now = time.monotonic()
-            if now - self._meter_checked < RECHECK_INTERVAL:
-                return None
-            self._meter_checked = now
+        if instruments is None and self.enabled and self._due("meter"):
             provider = self._meter_provider or metrics.get_meter_provider()
             if not is_api_default(provider):
                 instruments = self._instruments = instruments_for(self._meter_provider)
         return instruments
+
+    def _due(self, which: str) -> bool:
+        """False while an earlier look (within RECHECK_INTERVAL) found no SDK provider."""
+        now = time.monotonic()
+        if now - self._checked[which] < RECHECK_INTERVAL:
+            return False
+        self._checked[which] = now
+        return True
 
     def watch(self, prefix: str, counters: Counters, buffered: Any) -> None:
         """Report ``counters`` and the local buffer depth through observable instruments.
