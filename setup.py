@@ -22,6 +22,8 @@ setup(
         "msgpack>=1.0",
         # amqp_channels.sync: the publisher for code without an event loop.
         "kombu>=5.3",
+        # Tracing and metrics through the API only; without an SDK they cost nothing.
+        "opentelemetry-api>=1.27",
     ],
     extras_require={
         "crypto": ["cryptography>=41"],
@@ -45,6 +47,8 @@ setup(
             "jsonschema>=4",
             # integration/tests/test_browser.py drives Debian's chromium (no browser download)
             "selenium>=4.15",
+            # tests/telemetry and the integration project's exporters
+            "opentelemetry-sdk>=1.27",
         ],
         "dev": ["ruff>=0.6", "mypy>=1.11", "import-linter>=2.0"],
         # channels-rabbitmq pins pamqp<4 through carehare; scripts/bench installs it apart.

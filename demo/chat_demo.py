@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
                     f"{args.tasks_per_client * len(session.TABS)} tasks, one announcement ...")
                 result = asyncio.run(session.run(site.daphnes, plan))
                 say(chat_report.render(broker=broker, processes=processes, result=result))
+                say(tracing_note(log_dir))
                 code = 1 if result.problems() else 0
                 if sys.stdin.isatty():
                     keep_running(site)
@@ -81,7 +83,24 @@ def run(args: argparse.Namespace) -> int:
             say("stopping the broker ...")
         return code
     finally:
-        if code == 0:
+        if code == 0 and not tracing_on():
             shutil.rmtree(log_dir, ignore_errors=True)
         else:
             say(f"demo: process logs kept in {log_dir}")
+
+
+def tracing_on() -> bool:
+    return bool(os.environ.get("OTEL_TRACES_EXPORTER") or
+                os.environ.get("AMQP_CHANNELS_TRACE_FILE"))
+
+
+def tracing_note(log_dir: Path) -> str:
+    """How to see a broadcast as one trace (the Daphnes inherit the environment)."""
+    if tracing_on():
+        return (f"tracing: on; console spans are in the process logs (kept in {log_dir}), "
+                f"JSON lines in {os.environ.get('AMQP_CHANNELS_TRACE_FILE') or '-'}: each "
+                "broadcast is one trace, websocket.receive on one Daphne to websocket.send "
+                "on both")
+    return ("tracing: off; to see each broadcast as one trace across both Daphnes, run with "
+            "OTEL_TRACES_EXPORTER=console (or otlp and OTEL_EXPORTER_OTLP_ENDPOINT) or "
+            "AMQP_CHANNELS_TRACE_FILE=/tmp/spans.jsonl")

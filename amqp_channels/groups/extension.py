@@ -6,6 +6,7 @@ from typing import Any
 
 from ..layer.core import CoreChannelLayer
 from ..layer.loop_state import LoopState
+from ..layer.naming import group_router
 from .loop_groups import LoopGroups
 
 
@@ -35,8 +36,9 @@ class GroupsExtension(CoreChannelLayer):
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send ``message`` to every member of ``group``; full members are skipped."""
         self.require_valid_group_name(group)
-        body = self.codec.encode(message)
-        await self._groups().send(group, body)
+        with self.telemetry.producer("group_send", group, exchange=group_router(self.prefix),
+                                     routing_key=group) as outgoing:
+            await self._groups().send(group, self.codec.encode(message), outgoing)
 
     async def flush(self) -> None:
         """Drop every message, queue and group membership of this layer on this loop."""

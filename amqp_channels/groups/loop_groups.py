@@ -38,6 +38,7 @@ from ..layer.naming import (
     inbox_queue,
     inbox_token,
 )
+from ..telemetry.spans import Incoming, Outgoing
 from .membership import LocalMembership
 from .topology import GroupTopology
 
@@ -94,11 +95,11 @@ class LoopGroups:
             self.normal.discard(group, channel)
             await self._unbind_normal(group, channel)
 
-    async def send(self, group: str, body: bytes) -> None:
+    async def send(self, group: str, body: bytes, outgoing: Outgoing | None = None) -> None:
         """Publish once to the router; the broker fans out to member processes."""
         try:
             await self._state.publish(group, body, {GROUP_HEADER: group},
-                                      exchange=self.topology.router)
+                                      exchange=self.topology.router, outgoing=outgoing)
         except ChannelFull:
             # Some member process's inbox is full: the others got it (RabbitMQ still
             # routes to the queues that accept). group_send never raises ChannelFull.
@@ -167,17 +168,23 @@ class LoopGroups:
                 self._bound.add(group)
 
     def _fan_out(self, group: str, message: dict[str, Any],
-                 another_copy: Callable[[], dict[str, Any]], pending: PendingAck) -> None:
+                 another_copy: Callable[[], dict[str, Any]], pending: PendingAck,
+                 incoming: Incoming | None) -> None:
         inbox = self._state.inbox
         copy: dict[str, Any] | None = message
+        handed = 0
         for channel in self.local.members(group):
             if copy is None:
                 copy = another_copy()
-            if inbox.deliver(channel, copy, pending):
+            if inbox.deliver(channel, copy, pending, incoming):
                 copy = None
+                handed += 1
             else:
                 self._state.stats.drop("group-member-full",
                                        f"{channel} in group {group} is full; skipped")
+        instruments = self._state.telemetry.instruments()
+        if instruments is not None:
+            instruments.fan_out.record(handed)
 
     def _on_control(self, action: str, group: str, channel: str) -> None:
         if action == "group_add":

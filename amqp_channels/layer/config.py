@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..telemetry import NameTemplates, Telemetry
+from ..telemetry.names import compile_rules
+
 QUEUE_TYPES = ("classic", "quorum")
 # Where queue limits (TTL, max length, overflow) live: declared arguments, or RabbitMQ policies.
 QUEUE_LIMITS = ("arguments", "policy")
@@ -41,6 +44,11 @@ DEFAULTS: dict[str, Any] = {
     "send_timeout": 10.0,
     "connect_timeout": 10.0,
     "prefetch_count": 500,
+    # OpenTelemetry (see amqp_channels/telemetry): on by default, costs nothing without an SDK
+    "telemetry": True,
+    "tracing_name_templates": None,
+    "tracer_provider": None,
+    "meter_provider": None,
 }
 
 
@@ -63,6 +71,10 @@ class LayerConfig:
     send_timeout: float
     connect_timeout: float
     prefetch_count: int
+    telemetry: bool
+    tracing_name_templates: tuple[tuple[re.Pattern[str], str], ...]
+    tracer_provider: Any
+    meter_provider: Any
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> LayerConfig:
@@ -95,7 +107,17 @@ class LayerConfig:
             send_timeout=_positive_number("send_timeout", raw["send_timeout"]),
             connect_timeout=_positive_number("connect_timeout", raw["connect_timeout"]),
             prefetch_count=_positive_int("prefetch_count", raw["prefetch_count"]),
+            telemetry=_bool("telemetry", raw["telemetry"]),
+            tracing_name_templates=compile_rules(raw["tracing_name_templates"]),
+            tracer_provider=_provider("tracer_provider", raw["tracer_provider"], "get_tracer"),
+            meter_provider=_provider("meter_provider", raw["meter_provider"], "get_meter"),
         )
+
+    def make_telemetry(self) -> Telemetry:
+        """The tracing and metrics switches these settings ask for."""
+        return Telemetry(enabled=self.telemetry, names=NameTemplates(self.tracing_name_templates),
+                         tracer_provider=self.tracer_provider,
+                         meter_provider=self.meter_provider)
 
     @property
     def redacted_hosts(self) -> tuple[str, ...]:
@@ -159,6 +181,19 @@ def _positive_int(key: str, value: Any) -> int:
         raise TypeError(f"CONFIG {key!r} must be an integer, got {value!r}")
     if value < 1:
         raise ValueError(f"CONFIG {key!r} must be at least 1, got {value!r}")
+    return value
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"CONFIG {key!r} must be True or False, got {value!r}")
+    return value
+
+
+def _provider(key: str, value: Any, method: str) -> Any:
+    if value is not None and not callable(getattr(value, method, None)):
+        raise TypeError(f"CONFIG {key!r} must be an OpenTelemetry provider (with .{method}()) "
+                        f"or None, got {value!r}")
     return value
 
 

@@ -15,9 +15,10 @@ from channels.exceptions import ChannelFull, MessageTooLarge
 from channels.layers import BaseChannelLayer
 
 from ..errors import ForeignChannel
+from ..telemetry.spans import Outgoing
 from .config import LayerConfig
 from .loop_state import LoopState
-from .naming import CHANNEL_HEADER, inbox_queue, inbox_token, random_token
+from .naming import CHANNEL_HEADER, channel_queue, inbox_queue, inbox_token, random_token
 from .stats import LayerStats
 from .wire import Codec
 
@@ -40,6 +41,8 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self.prefix = self.config.prefix
         self.codec = Codec(self.config)
         self.stats = LayerStats()
+        self.telemetry = self.config.make_telemetry()
+        self.telemetry.watch(self.prefix, self.stats, self._buffered)
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
             weakref.WeakKeyDictionary()
         )
@@ -49,7 +52,7 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         state = self._states.get(loop)
         if state is None:
             state = self._states[loop] = LoopState(
-                self.config, self.codec, self.stats, self._forget
+                self.config, self.codec, self.stats, self.telemetry, self._forget
             )
             self._attach(state)
         return state
@@ -62,13 +65,25 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             if known is state:
                 del self._states[loop]
 
+    def _buffered(self) -> int:
+        """Messages held in local buffers, all loops (read by the metrics exporter thread)."""
+        return sum(state.inbox.buffered for state in list(self._states.values()))
+
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """Send ``message`` to ``channel``; raise ``ChannelFull`` when it is at capacity."""
         self.require_valid_channel_name(channel)
+        routing_key = (inbox_queue(self.prefix, inbox_token(channel)) if "!" in channel
+                       else channel_queue(self.prefix, channel))
+        with self.telemetry.producer("send", channel, exchange="",
+                                     routing_key=routing_key) as outgoing:
+            await self._send(channel, message, outgoing)
+
+    async def _send(self, channel: str, message: dict[str, Any],
+                    outgoing: Outgoing | None) -> None:
         body = self.codec.encode(message)
         state = self._state()
         if "!" not in channel:
-            await state.publish("", body, {}, normal_channel=channel)
+            await state.publish("", body, {}, normal_channel=channel, outgoing=outgoing)
             return
         if state.inbox.owns(channel):
             # Our own process-specific channel: hand it over locally, as a copy.
@@ -76,11 +91,12 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                 self.stats.channel_full += 1
                 raise ChannelFull(f"channel {channel} is at capacity")
             decoded = self.codec.decode(body, self.codec.content_type, self.codec.content_encoding)
-            state.inbox.deliver(channel, decoded)
+            state.inbox.deliver(channel, decoded, incoming=None if outgoing is None
+                                else outgoing.delivered_locally(channel))
             self.stats.sent += 1
             return
         queue = inbox_queue(self.prefix, inbox_token(channel))
-        await state.publish(queue, body, {CHANNEL_HEADER: channel})
+        await state.publish(queue, body, {CHANNEL_HEADER: channel}, outgoing=outgoing)
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next message on ``channel``; waits until one arrives (cancellation-safe)."""

@@ -30,6 +30,9 @@ from typing import Any
 
 from .. import amqp
 from ..amqp.errors import ResourceLocked
+from ..telemetry import Telemetry
+from ..telemetry.handoff import HANDOFF
+from ..telemetry.spans import TRACEPARENT, Incoming, extract
 from .buffers import ChannelBuffer
 from .config import LayerConfig
 from .naming import (
@@ -59,12 +62,13 @@ class PendingAck:
         self.holders = 1  # the delivery handler itself, until it has placed every copy
 
 
-# (expires at on the monotonic clock, message, the delivery to ack, or None when local)
-Entry = tuple[float, dict[str, Any], PendingAck | None]
+# (expires at on the monotonic clock, message, the delivery to ack, or None when local,
+# the producer's trace context when traced)
+Entry = tuple[float, dict[str, Any], PendingAck | None, Incoming | None]
 # (group, first decoded copy, a function that decodes another copy for the next member,
-# the delivery to hand to ``deliver`` with each copy)
-GroupHandler = Callable[[str, dict[str, Any], Callable[[], dict[str, Any]], "PendingAck"],
-                        None]
+# the delivery and the trace context to hand to ``deliver`` with each copy)
+GroupHandler = Callable[[str, dict[str, Any], Callable[[], dict[str, Any]], "PendingAck",
+                         Incoming | None], None]
 # (action, group, channel): a membership change another process asked of this one
 ControlHandler = Callable[[str, str, str], None]
 DECLARE_ATTEMPTS = 8
@@ -74,12 +78,14 @@ ALIVE_WINDOW = 5.0  # seconds since the last receive() for a channel to count as
 class Inbox:
     """Declares, consumes and demultiplexes one exclusive inbox queue."""
 
-    def __init__(self, config: LayerConfig, codec: Codec, stats: LayerStats, token: str) -> None:
+    def __init__(self, config: LayerConfig, codec: Codec, stats: LayerStats, token: str,
+                 telemetry: Telemetry) -> None:
         self.token = token
         self.queue = inbox_queue(config.prefix, token)
         self._config = config
         self._codec = codec
         self._stats = stats
+        self._telemetry = telemetry
         self._buffers: dict[str, ChannelBuffer[Entry]] = {}
         self._consumer: amqp.Channel | None = None
         self._acks: list[int] = []
@@ -122,8 +128,13 @@ class Inbox:
         if self._sweeper is None:
             self._schedule_sweep()
 
+    @property
+    def buffered(self) -> int:
+        """Messages held in this inbox's local buffers."""
+        return sum(len(buffer) for buffer in list(self._buffers.values()))
+
     def deliver(self, channel: str, message: dict[str, Any],
-                pending: PendingAck | None = None) -> bool:
+                pending: PendingAck | None = None, incoming: Incoming | None = None) -> bool:
         """Put ``message`` into ``channel``'s local buffer; False when it is full.
 
         A message from the broker (``pending``) is held unacked until received, and a full
@@ -136,7 +147,7 @@ class Inbox:
             return False
         if pending is not None:
             pending.holders += 1
-        buffer.put((time.monotonic() + self._config.expiry, message, pending))
+        buffer.put((time.monotonic() + self._config.expiry, message, pending, incoming))
         return True
 
     def _is_read(self, channel: str, buffer: ChannelBuffer[Entry]) -> bool:
@@ -156,10 +167,12 @@ class Inbox:
         self._last_receive[channel] = time.monotonic()
         try:
             while True:
-                expires_at, message, pending = await buffer.get()
+                expires_at, message, pending, incoming = await buffer.get()
                 if pending is not None:
                     self._release(pending)
                 if expires_at >= time.monotonic():
+                    if incoming is not None:
+                        HANDOFF.put(message, incoming)
                     return message
                 self._stats.drop("expired", f"unread for {self._config.expiry:g}s on {channel}")
         finally:
@@ -188,28 +201,40 @@ class Inbox:
                     delivered.body, properties.content_type, properties.content_encoding
                 )
                 group = headers.get(GROUP_HEADER)
+                incoming = self._incoming(headers, properties)
                 if group is not None:
-                    self._on_group(group, message, delivered.body, properties, pending)
+                    self._on_group(group, message, delivered.body, properties, pending,
+                                   incoming)
                 else:
-                    self._on_direct(headers.get(CHANNEL_HEADER), message, pending)
+                    self._on_direct(headers.get(CHANNEL_HEADER), message, pending, incoming)
         except UndecodableMessage as exc:
             self._stats.drop("foreign", f"on {self.queue}: {exc}")
         self._release(pending)  # acks now unless a buffer holds a copy
 
+    def _incoming(self, headers: dict[str, Any], properties: amqp.Properties
+                  ) -> Incoming | None:
+        """The sender's trace context, when it sent one and we trace."""
+        if TRACEPARENT not in headers or self._telemetry.tracer() is None:
+            return None
+        destination = headers.get(GROUP_HEADER) or headers.get(CHANNEL_HEADER)
+        return extract(headers, str(destination), properties.message_id)
+
     def _on_direct(self, target: object, message: dict[str, Any],
-                   pending: PendingAck) -> None:
+                   pending: PendingAck, incoming: Incoming | None) -> None:
         if not isinstance(target, str) or not self.owns(target):
             raise UndecodableMessage(f"no channel of this inbox in header: {target!r}")
-        if not self.deliver(target, message, pending):
+        if not self.deliver(target, message, pending, incoming):
             self._stats.drop("full", f"{target} is full and has no receiver")
 
     def _on_group(self, group: object, message: dict[str, Any], body: bytes,
-                  properties: amqp.Properties, pending: PendingAck) -> None:
+                  properties: amqp.Properties, pending: PendingAck,
+                  incoming: Incoming | None) -> None:
         if not isinstance(group, str) or self.group_handler is None:
             raise UndecodableMessage(f"group message for {group!r} without groups here")
         content_type, encoding = properties.content_type, properties.content_encoding
         self.group_handler(group, message,
-                           lambda: self._codec.decode(body, content_type, encoding), pending)
+                           lambda: self._codec.decode(body, content_type, encoding), pending,
+                           incoming)
 
     def _on_control(self, headers: dict[str, Any]) -> None:
         action, group = headers.get(CONTROL_HEADER), headers.get(GROUP_HEADER)
@@ -231,7 +256,7 @@ class Inbox:
             asyncio.get_running_loop().call_soon(self._flush_acks)
 
     def _ack_all(self, entries: list[Entry]) -> None:
-        for _expires_at, _message, pending in entries:
+        for _expires_at, _message, pending, _incoming in entries:
             if pending is not None:
                 self._release(pending)
 

@@ -21,6 +21,8 @@ from .. import amqp
 from ..amqp.errors import AMQPError, PublishNacked
 from ..amqp.properties import encode_properties
 from ..errors import BrokerUnavailable
+from ..telemetry import Telemetry
+from ..telemetry.spans import Outgoing
 from .at_exit import close_at_exit
 from .config import LayerConfig
 from .inbox import Inbox
@@ -37,15 +39,16 @@ class LoopState:
     """The connection, inbox and consumers of one layer on one event loop."""
 
     def __init__(self, config: LayerConfig, codec: Codec, stats: LayerStats,
-                 on_stopped: Callable[[LoopState], None]) -> None:
+                 telemetry: Telemetry, on_stopped: Callable[[LoopState], None]) -> None:
         self.config = config
         self.loop = asyncio.get_running_loop()
         self.codec = codec
         self.stats = stats
+        self.telemetry = telemetry
         self.token = random_token()
-        self.inbox = Inbox(config, codec, stats, self.token)
+        self.inbox = Inbox(config, codec, stats, self.token, telemetry)
         self.link = Link(config, self._restore, name=f"{config.prefix}.{self.token}")
-        self.shared = SharedQueues(config, codec, stats, self.link)
+        self.shared = SharedQueues(config, codec, stats, self.link, telemetry)
         self._on_stopped = on_stopped
         self._encoded_properties: dict[tuple[tuple[str, Any], ...], bytes] = {}
         # Extensions (groups) keep their per-loop state here and add restore steps.
@@ -58,6 +61,8 @@ class LoopState:
         close_at_exit(self)
 
     async def _restore(self, connection: amqp.Connection) -> None:
+        if self.link.generation > 1:
+            self.stats.reconnects += 1
         await self.inbox.restore(connection)
         await self.shared.restore(connection)
         for hook in self.restore_hooks:
@@ -70,17 +75,21 @@ class LoopState:
         self._on_stopped(self)
 
     async def publish(self, routing_key: str, body: bytes, headers: dict[str, Any],
-                      exchange: str = "", normal_channel: str | None = None) -> None:
+                      exchange: str = "", normal_channel: str | None = None,
+                      outgoing: Outgoing | None = None) -> None:
         """Publish and wait for the broker's confirm, all within ``send_timeout``.
 
         A nack (the queue is at ``x-max-length``) is ``ChannelFull``. A publish that failed
         before reaching the socket is retried after a reconnect; one that may have reached
         the broker is not (at-most-once), and becomes ``BrokerUnavailable``. For a normal
         channel its queue is declared first (once per connection), inside the same deadline.
+        A traced publish (``outgoing``) carries its trace headers and message id.
         """
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.send_timeout
-        properties = self._properties(headers)
+        started = loop.time()
+        deadline = started + self.config.send_timeout
+        properties = (self._properties(headers) if outgoing is None
+                      else self._encode(headers, outgoing))
         while True:
             publisher = await self.link.ready(max(deadline - loop.time(), 0.001))
             if publisher.is_closed:
@@ -100,6 +109,9 @@ class LoopState:
                                                   routing_key=routing_key,
                                                   properties=properties)
                 self.stats.sent += 1
+                instruments = self.telemetry.instruments()
+                if instruments is not None:
+                    instruments.confirm_latency.record(loop.time() - started)
                 return
             except PublishNacked:
                 self.stats.channel_full += 1
@@ -121,13 +133,19 @@ class LoopState:
         if encoded is None:
             if len(self._encoded_properties) >= PROPERTIES_CACHE_SIZE:
                 self._encoded_properties.clear()
-            encoded = self._encoded_properties[key] = encode_properties(amqp.Properties(
-                content_type=self.codec.content_type,
-                content_encoding=self.codec.content_encoding,
-                headers={**headers, SCHEMA_HEADER: SCHEMA_VERSION},
-                delivery_mode=1,
-            ))
+            encoded = self._encoded_properties[key] = self._encode(headers)
         return encoded
+
+    def _encode(self, headers: dict[str, Any], outgoing: Outgoing | None = None) -> bytes:
+        """Encoded properties; a traced message's (``outgoing``) are unique to it."""
+        return encode_properties(amqp.Properties(
+            content_type=self.codec.content_type,
+            content_encoding=self.codec.content_encoding,
+            headers={**headers, **(outgoing.headers if outgoing else {}),
+                     SCHEMA_HEADER: SCHEMA_VERSION},
+            delivery_mode=1,
+            message_id=outgoing.message_id if outgoing else None,
+        ))
 
     def _unavailable(self, reason: str) -> BrokerUnavailable:
         return BrokerUnavailable(self.config.redacted_hosts, reason)

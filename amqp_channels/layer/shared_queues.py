@@ -25,6 +25,9 @@ from typing import Any
 
 from .. import amqp
 from ..amqp.errors import PreconditionFailed
+from ..telemetry import Telemetry
+from ..telemetry.handoff import HANDOFF
+from ..telemetry.spans import TRACEPARENT, Incoming, extract
 from .buffers import ChannelBuffer
 from .config import LayerConfig
 from .link import Link
@@ -37,14 +40,17 @@ log = logging.getLogger("amqp_channels.shared_queues")
 IDLE_RELEASE = 2.0
 CONSUMER_PREFETCH = 20  # small: competing workers share the backlog fairly
 
-Held = tuple[amqp.Channel, int, dict[str, Any]]  # (AMQP channel, tag, message)
+# (AMQP channel, tag, message, the producer's trace context when traced)
+Held = tuple[amqp.Channel, int, dict[str, Any], Incoming | None]
 
 
 class SharedQueues:
     """Declares normal-channel queues and consumes those this loop receives from."""
 
-    def __init__(self, config: LayerConfig, codec: Codec, stats: LayerStats, link: Link) -> None:
+    def __init__(self, config: LayerConfig, codec: Codec, stats: LayerStats, link: Link,
+                 telemetry: Telemetry) -> None:
         self._config = config
+        self._telemetry = telemetry
         self._codec = codec
         self._stats = stats
         self._link = link
@@ -133,11 +139,13 @@ class _Consumer:
             if self._amqp is None or self._amqp.is_closed:
                 await self.start()
             while True:
-                amqp_channel, tag, message = await self._buffer.get()
+                amqp_channel, tag, message, incoming = await self._buffer.get()
                 if amqp_channel.is_closed:
                     continue  # its connection is gone; the broker requeued the message
                 amqp_channel.basic_ack(tag)
                 self._owner._stats.received += 1
+                if incoming is not None:
+                    HANDOFF.put(message, incoming)
                 return message
         finally:
             if not self.has_waiters:
@@ -186,4 +194,8 @@ class _Consumer:
             self._owner._stats.drop("foreign", f"on channel {self._channel}: {exc}")
             delivered.channel.basic_reject(delivered.delivery_tag, requeue=False)
             return
-        self._buffer.put((delivered.channel, delivered.delivery_tag, message))
+        headers = properties.headers or {}
+        incoming = None
+        if TRACEPARENT in headers and self._owner._telemetry.tracer() is not None:
+            incoming = extract(headers, self._channel, properties.message_id)
+        self._buffer.put((delivered.channel, delivered.delivery_tag, message, incoming))

@@ -22,6 +22,7 @@ class LayerStats:
     sent: int = 0
     received: int = 0
     channel_full: int = 0
+    reconnects: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     _last_logged: dict[str, float] = field(default_factory=dict)
 

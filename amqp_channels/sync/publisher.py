@@ -9,6 +9,8 @@ What it guarantees, matching the async layer:
   ``MessageTooLarge``);
 * publisher confirms: ``send`` to a full channel raises ``ChannelFull``; ``group_send``
   never does (RabbitMQ still delivers to the member inboxes that have room);
+* each publish is traced like the layer's (a PRODUCER span, trace context in the headers)
+  when an OpenTelemetry SDK is set up, and costs nothing extra when not;
 * every call ends within ``send_timeout``. Connecting (and declaring) is retried inside
   that deadline, so the first call after a broker restart reconnects by itself; a publish
   that may have reached the broker is never retried (at most once, like the layer). A
@@ -39,6 +41,7 @@ from ..layer.naming import (
     inbox_token,
 )
 from ..layer.wire import Codec
+from ..telemetry.spans import Outgoing
 from .pool import ProcessPool, drop
 from .topology import declare_queue, declare_router
 
@@ -58,44 +61,58 @@ class SyncPublisher:
         self._names = BaseChannelLayer(expiry=self.config.expiry, capacity=self.config.capacity)
         self._router = group_router(self.config.prefix)
         self._pool = ProcessPool(self.config)
+        self.telemetry = self.config.make_telemetry()
 
     def send(self, channel: str, message: dict[str, Any]) -> None:
         """Send ``message`` to ``channel``; raise ``ChannelFull`` when it is at capacity."""
         self._names.require_valid_channel_name(channel)
-        body = self.codec.encode(message)
         if "!" in channel:
             queue = inbox_queue(self.config.prefix, inbox_token(channel))
             # No declare: an inbox lives as long as its owner; without one this is a miss.
-            self._publish(body, {CHANNEL_HEADER: channel}, "", queue, target=channel)
+            headers, declare = {CHANNEL_HEADER: channel}, None
         else:
             queue = channel_queue(self.config.prefix, channel)
-            self._publish(body, {}, "", queue, target=channel,
-                          declare=lambda c: declare_queue(c, self.config, queue, channel))
+            headers = {}
+
+            def declare(c: Any) -> None:
+                declare_queue(c, self.config, queue, channel)
+        with self.telemetry.producer("send", channel, exchange="",
+                                     routing_key=queue) as outgoing:
+            self._publish(self.codec.encode(message), headers, "", queue, target=channel,
+                          declare=declare, outgoing=outgoing)
 
     def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send ``message`` to every member of ``group``; full members are skipped."""
         self._names.require_valid_group_name(group)
-        body = self.codec.encode(message)
-        try:
-            self._publish(body, {GROUP_HEADER: group}, self._router, group,
-                          target=f"group {group}",
-                          declare=lambda c: declare_router(c, self._router))
-        except ChannelFull:
-            pass  # a member process's inbox is full; the others got it
+        with self.telemetry.producer("group_send", group, exchange=self._router,
+                                     routing_key=group) as outgoing:
+            body = self.codec.encode(message)
+            try:
+                self._publish(body, {GROUP_HEADER: group}, self._router, group,
+                              target=f"group {group}", outgoing=outgoing,
+                              declare=lambda c: declare_router(c, self._router))
+            except ChannelFull:
+                pass  # a member process's inbox is full; the others got it
 
     def close(self) -> None:
         """Close this process's connections; a later call opens new ones."""
         self._pool.close()
 
     def _publish(self, body: bytes, headers: dict[str, Any], exchange: str, routing_key: str,
-                 *, target: str, declare: Declare | None = None) -> None:
+                 *, target: str, declare: Declare | None = None,
+                 outgoing: Outgoing | None = None) -> None:
         deadline = time.monotonic() + self.config.send_timeout
+        traced: dict[str, Any] = {}
+        if outgoing is not None:  # trace context and a message id
+            headers = {**headers, **outgoing.headers}
+            traced["message_id"] = outgoing.message_id
         message = Message(
             body,
             content_type=self.codec.content_type,
             content_encoding=self.codec.content_encoding,
             application_headers={**headers, SCHEMA_HEADER: SCHEMA_VERSION},
             delivery_mode=1,
+            **traced,
         )
         with self._pool.lease(deadline) as connection:
             channel = self._ready(connection, deadline, target, declare)

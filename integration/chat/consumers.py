@@ -21,6 +21,7 @@ from urllib.parse import parse_qs
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from amqp_channels import BrokerUnavailable
+from amqp_channels.telemetry import TracedConsumerMixin
 
 from .names import MAX_N, MAX_TEXT, NAME_RE, TASK_CHANNEL, room_group, user_group
 
@@ -29,8 +30,12 @@ log = logging.getLogger(__name__)
 BAD_REQUEST = 4400  # websocket close code: the room or user name is not acceptable
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class ChatConsumer(TracedConsumerMixin, AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Relays chat commands to groups and channels, and their messages back to the socket."""
+
+    # A chat line is one event for the user: show its delivery to every tab as one trace
+    # (frame in, group_send, each process span and frame out) rather than linked traces.
+    trace_parent = True
 
     room = ""
     user = ""

@@ -12,7 +12,10 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from chatsite.telemetry import configure_from_environment
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
+configure_from_environment()  # an OpenTelemetry SDK only if OTEL_* variables ask for one
 # Django must be set up before the consumers (and their imports) load.
 django_asgi = get_asgi_application()
 

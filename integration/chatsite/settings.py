@@ -34,6 +34,9 @@ CHANNEL_LAYERS = {
             "prefix": os.environ.get("AMQP_PREFIX", "chat"),
             # Short enough that a broker outage shows up as an error frame, not a hang.
             "send_timeout": 5,
+            # Span names per kind of group, not per room or user (see chatsite/telemetry.py
+            # for turning tracing on).
+            "tracing_name_templates": [("room-*", "room-{room}"), ("user-*", "user-{user}")],
         },
     },
 }
