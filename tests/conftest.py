@@ -77,6 +77,15 @@ def prefix() -> str:
     return "t" + random_token(8)
 
 
+@pytest.fixture
+def user(rabbitmq: RabbitMQNode) -> Iterator[tuple[str, str]]:
+    """A broker user of our own (name, password), deleted afterwards."""
+    name, password = "u" + random_token(8), random_token(16)
+    rabbitmq.ctl("add_user", name, password)
+    yield name, password
+    rabbitmq.ctl("delete_user", name, check=False)
+
+
 T = TypeVar("T")
 LayerFactory = Callable[..., AMQPChannelLayer]
 
