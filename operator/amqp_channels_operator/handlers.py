@@ -90,12 +90,20 @@ def _reconcile(spec: Any, meta: Any, status: Any, patch: kopf.Patch, logger: Log
     with _reported(meta, status, patch, retry):
         layer = _spec(spec, meta)
         api = dependencies.connect(layer, dependencies.secrets)
+        before = (status or {}).get("made") or None
+        old_secret = (before or {}).get("secret")
         stored = dependencies.secrets.read(layer.namespace, layer.secret_name)
-        result = reconcile(layer, api, stored,
+        if stored is None and old_secret and old_secret != layer.secret_name:
+            # spec.secretName changed: keep the password the running pods use
+            stored = dependencies.secrets.read(layer.namespace, old_secret)
+        result = reconcile(layer, api, stored, made_before=before,
                            ca=_ca(dependencies.secrets, layer.namespace, layer.amqp_ca_secret))
         changes = list(result.changes)
         if dependencies.secrets.write(result.secret):
             changes.append(f"wrote secret {layer.secret_name}")
+        if old_secret and old_secret != layer.secret_name and \
+                dependencies.secrets.delete(layer.namespace, old_secret):
+            changes.append(f"deleted stale secret {old_secret}")
         for change in changes:
             logger.info(change)
         patch.status["made"] = result.made
