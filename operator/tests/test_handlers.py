@@ -78,10 +78,12 @@ def wait_for_ready_messages(admin: Management, vhost: str, queue: str, count: in
 def test_delete_removes_everything_and_the_secret(
         make_resource: Callable[..., Resource], secrets: MemorySecrets,
         admin: Management) -> None:
-    """The finalizer's handler leaves no vhost, user or Secret behind."""
+    """The finalizer's handler leaves no vhost, user or Secret behind, also those of names
+    the spec changed since the last reconcile (the status's ``made`` names them)."""
     resource = make_resource()
     spec = ChannelLayerSpec.from_resource(resource)
-    call(handlers.reconcile_handler, resource)
+    resource["status"] = call(handlers.reconcile_handler, resource)["status"]
+    resource["spec"].update(user={"name": spec.user + "-new"}, secretName="renamed")
     call(handlers.delete_handler, resource)
     assert admin.get(admin.vhost_path(spec.vhost)) is None
     assert admin.get(admin.user_path(spec.user)) is None
