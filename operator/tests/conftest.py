@@ -17,6 +17,7 @@ from tools.rabbitmq_node import RabbitMQNode
 
 rabbitmq = shared_fixtures.rabbitmq
 prefix = shared_fixtures.prefix
+tls_rabbitmq = shared_fixtures.tls_rabbitmq
 
 NAMESPACE = "apps"
 ADMIN_SECRET = "rabbitmq-admin"
