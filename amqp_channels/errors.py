@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from channels.exceptions import ChannelFull, MessageTooLarge
 
-__all__ = ["BrokerUnavailable", "ChannelFull", "ForeignChannel", "MessageTooLarge"]
+__all__ = ["BrokerUnavailable", "ChannelFull", "ForeignChannel", "MessageTooLarge",
+           "PermissionRefused"]
 
 
 class BrokerUnavailable(ConnectionError):
@@ -18,6 +19,21 @@ class BrokerUnavailable(ConnectionError):
         self.hosts = hosts
         self.reason = reason
         super().__init__(f"RabbitMQ unavailable at {', '.join(hosts)}: {reason}")
+
+
+class PermissionRefused(PermissionError):
+    """The broker refused the layer's user: its login, its vhost, or a declare, bind or
+    publish on a name outside its permissions (ACCESS_REFUSED). Raised at once rather than
+    after ``send_timeout``: retrying cannot help until the credentials or permissions change.
+    ``reason`` is the broker's own text, which names the refused resource."""
+
+    def __init__(self, address: str, user: str, vhost: str, reason: str) -> None:
+        self.address = address
+        self.user = user
+        self.vhost = vhost
+        self.reason = reason
+        super().__init__(f"RabbitMQ at {address} refused user {user!r} on vhost {vhost!r}: "
+                         f"{reason}")
 
 
 class ForeignChannel(ValueError):

@@ -28,13 +28,14 @@ def _free(port: int) -> bool:
 
 
 def free_node_ports() -> tuple[int, int]:
-    """An AMQP port whose distribution port (+20000) is free too, and a management port.
+    """An AMQP port whose distribution port (+20000) is free too, and a management port
+    (+1); +2 and +3 are free for the TLS listeners of nodes that want them.
 
     The search starts at a random place, so two test runs on one machine rarely race for
     the same ports."""
     start = random.randrange(21000, 29000, 7)
     for port in [*range(start, 30000, 7), *range(21000, start, 7)]:
-        if _free(port) and _free(port + 20000) and _free(port + 1) and _free(port + 2):
+        if _free(port) and _free(port + 20000) and all(_free(port + i) for i in (1, 2, 3)):
             return port, port + 1
     raise RuntimeError("no free port pair for a RabbitMQ node")
 
@@ -45,6 +46,8 @@ def start_node(base: Path, **options: Any) -> RabbitMQNode:
         port, management_port = free_node_ports()
         if options.get("tls_port") is not None:
             options["tls_port"] = port + 2
+        if options.get("management_tls_port") is not None:
+            options["management_tls_port"] = port + 3
         node = RabbitMQNode(base / f"try{attempt}", port=port,
                             management_port=management_port, **options)
         try:
@@ -75,6 +78,15 @@ def own_rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQN
 @pytest.fixture
 def prefix() -> str:
     return "t" + random_token(8)
+
+
+@pytest.fixture
+def user(rabbitmq: RabbitMQNode) -> Iterator[tuple[str, str]]:
+    """A broker user of our own (name, password), deleted afterwards."""
+    name, password = "u" + random_token(8), random_token(16)
+    rabbitmq.ctl("add_user", name, password)
+    yield name, password
+    rabbitmq.ctl("delete_user", name, check=False)
 
 
 T = TypeVar("T")
@@ -124,7 +136,9 @@ def layer(make_layer: LayerFactory) -> AMQPChannelLayer:
 
 @pytest.fixture(scope="module")
 def tls_rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQNode]:
-    """A broker that also accepts amqps:// on a TLS port, with a self-made CA."""
-    node = start_node(tmp_path_factory.mktemp("tls-rabbitmq"), tls_port=0)
+    """A broker that also accepts amqps:// and https (management) on TLS ports, with a
+    self-made CA."""
+    node = start_node(tmp_path_factory.mktemp("tls-rabbitmq"), tls_port=0,
+                      management_tls_port=0)
     yield node
     node.stop()

@@ -40,6 +40,7 @@ class RabbitMQNode:
     management_port: int = 15680
     node_name: str = field(default="")
     tls_port: int | None = None  # also listen for amqps:// there, with a self-made CA
+    management_tls_port: int | None = None  # and for the management API over https
 
     def __post_init__(self) -> None:
         self.base_dir = Path(self.base_dir).resolve()
@@ -54,6 +55,11 @@ class RabbitMQNode:
     @property
     def management_url(self) -> str:
         return f"http://127.0.0.1:{self.management_port}"
+
+    @property
+    def management_tls_url(self) -> str:
+        """The management API over https (the certificate names localhost and 127.0.0.1)."""
+        return f"https://localhost:{self.management_tls_port}"
 
     @property
     def env(self) -> dict[str, str]:
@@ -90,15 +96,23 @@ class RabbitMQNode:
         # loopback_users = none lets guest log in over 127.0.0.1 only (we bind nowhere else).
         conf = ("loopback_users.guest = true\nlog.console = false\n"
                 "vm_memory_high_watermark.relative = 0.2\n")
-        if self.tls_port is not None:
+        tls = self.base_dir / "tls"
+
+        def certificates(section: str) -> str:
+            return "".join(f"{section}.{key} = {tls / name}\n" for key, name in (
+                ("cacertfile", "ca.pem"), ("certfile", "server.pem"), ("keyfile", "server.key")))
+
+        if self.tls_port is not None or self.management_tls_port is not None:
             self.make_certificates()
-            tls = self.base_dir / "tls"
+        if self.tls_port is not None:
             conf += (f"listeners.ssl.1 = 127.0.0.1:{self.tls_port}\n"
-                     f"ssl_options.cacertfile = {tls / 'ca.pem'}\n"
-                     f"ssl_options.certfile = {tls / 'server.pem'}\n"
-                     f"ssl_options.keyfile = {tls / 'server.key'}\n"
-                     "ssl_options.verify = verify_none\n"
+                     + certificates("ssl_options")
+                     + "ssl_options.verify = verify_none\n"
                      "ssl_options.fail_if_no_peer_cert = false\n")
+        if self.management_tls_port is not None:
+            conf += (f"management.ssl.port = {self.management_tls_port}\n"
+                     "management.ssl.ip = 127.0.0.1\n"
+                     + certificates("management.ssl"))
         (self.base_dir / "rabbitmq.conf").write_text(conf)
         with open(self.base_dir / "out.log", "ab") as out:
             self._proc = subprocess.Popen(

@@ -6,7 +6,9 @@ runs the owner's ``restore`` callback, which re-declares the inbox under the sam
 re-attaches consumers and bindings: channel names handed out before the outage stay valid.
 
 Waiters never block forever: ``ready()`` takes a deadline and raises ``BrokerUnavailable``
-with the last connection error when it passes.
+with the last connection error when it passes. A refusal of the user (login, vhost, or a
+restore step outside its permissions) is no outage: waiters get ``PermissionRefused`` at
+once, while the link keeps retrying in the background in case the permissions are fixed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import amqp
-from ..errors import BrokerUnavailable
+from ..amqp.errors import AccessRefused, AMQPError, ConnectionClosed
+from ..amqp.url import ConnectionParams, parse_url
+from ..errors import BrokerUnavailable, PermissionRefused
 from .config import LayerConfig, _redact
 
 log = logging.getLogger("amqp_channels.link")
@@ -42,6 +46,9 @@ class Link:
         self._ready = asyncio.Event()
         self._closing = False
         self._last_error: BaseException | None = None
+        self._refusal: PermissionRefused | None = None  # the last attempt's, if refused
+        self._attempted = asyncio.Event()  # pulsed when an attempt succeeds or fails
+        self._reopening = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -67,7 +74,7 @@ class Link:
             raise BrokerUnavailable(self._config.redacted_hosts, "the layer is closed")
         self.start()
         try:
-            await asyncio.wait_for(self._ready.wait(), timeout)
+            await asyncio.wait_for(self._until_ready(), timeout)
         except TimeoutError:
             reason = f"not connected within {timeout:g}s"
             if self._last_error is not None:
@@ -75,6 +82,40 @@ class Link:
             raise BrokerUnavailable(self._config.redacted_hosts, reason) from self._last_error
         assert self.publisher is not None  # set together with _ready
         return self.publisher
+
+    async def _until_ready(self) -> None:
+        """Wait for a connection; raise at once when the broker refused the user."""
+        while not self._ready.is_set():
+            if self._refusal is not None:
+                refused = self._refusal  # a fresh instance per waiter: its own traceback
+                raise PermissionRefused(refused.address, refused.user, refused.vhost,
+                                        refused.reason) from refused.__cause__
+            await self._attempted.wait()
+
+    def refusal(self, exc: AccessRefused) -> PermissionRefused:
+        """A refused declare, bind or publish on the live connection, as the layer's error."""
+        connection = self.connection
+        params = connection.params if connection is not None else \
+            parse_url(self._config.hosts[0], heartbeat=0)
+        refused = _refusal(exc, params)
+        assert refused is not None
+        return refused
+
+    async def reopen_publisher(self, closed: amqp.Channel, timeout: float) -> None:
+        """The broker closed the publisher channel (a refused publish) but maybe not the
+        connection: open another on it; a dead connection reconnects instead."""
+        async with self._reopening:
+            connection = self.connection
+            if self.publisher is not closed:
+                return  # another sender, or a reconnect, replaced it already
+            if connection is None or connection.is_closed:
+                self.connection_lost(ConnectionError("publisher channel closed"))
+                return
+            try:
+                self.publisher = await connection.channel(publisher_confirms=True,
+                                                          timeout=timeout)
+            except (AMQPError, ConnectionError, TimeoutError) as exc:
+                self.connection_lost(exc)
 
     async def open_channel(self, **kwargs: Any) -> amqp.Channel:
         """A new AMQP channel on the live connection (for consumers and risky declares).
@@ -123,6 +164,8 @@ class Link:
                     raise
                 except Exception as exc:
                     self._last_error = exc
+                    self._refusal = exc if isinstance(exc, PermissionRefused) else None
+                    self._pulse()
                     log.warning("RabbitMQ connection attempt failed: %r; retry in %.1fs",
                                 exc, backoff)
                 finally:
@@ -146,14 +189,24 @@ class Link:
             self.connection, self.publisher = connection, publisher
             self.generation += 1
             await self._restore(connection)
-        except BaseException:
+        except BaseException as exc:
             await self._close_quietly(connection)
+            refused = _refusal(exc, connection.params)
+            if refused is not None:
+                raise refused from exc
             raise
-        self._last_error = None
+        self._last_error = self._refusal = None
         self._ready.set()
+        self._pulse()
+
+    def _pulse(self) -> None:
+        """Wake the waiters of ``_until_ready`` to look at the outcome of an attempt."""
+        self._attempted.set()
+        self._attempted.clear()
 
     async def _connect_any(self) -> amqp.Connection:
         errors = []
+        refused: PermissionRefused | None = None
         for url in self._config.hosts:
             try:
                 return await amqp.connect(url, ssl=self._config.ssl,
@@ -163,6 +216,9 @@ class Link:
                 raise
             except Exception as exc:  # refused, unreachable, bad login: try the next host
                 errors.append(f"{_redact(url)}: {exc!r}")
+                refused = refused or _refusal(exc, parse_url(url, heartbeat=0))
+        if refused is not None:  # one broker answered and refused us: not an outage
+            raise refused
         raise ConnectionError("; ".join(errors))
 
     async def _wait_closed(self, connection: amqp.Connection) -> None:
@@ -181,3 +237,15 @@ class Link:
             raise
         except Exception:
             pass
+
+
+def _refusal(exc: BaseException, params: ConnectionParams) -> PermissionRefused | None:
+    """``exc`` as ``PermissionRefused`` when the broker refused the user: a channel's 403,
+    a login refused (403 at connect) or vhost access refused (530 "... refused for user")."""
+    if isinstance(exc, AccessRefused) or (isinstance(exc, ConnectionClosed) and (
+            exc.reply_code == 403 or (exc.reply_code == 530 and "refused" in exc.reply_text))):
+        refused = PermissionRefused(params.address, params.username, params.vhost,
+                                    exc.reply_text)
+        refused.__cause__ = exc
+        return refused
+    return None

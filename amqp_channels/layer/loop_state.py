@@ -18,7 +18,7 @@ from typing import Any
 from channels.exceptions import ChannelFull
 
 from .. import amqp
-from ..amqp.errors import AMQPError, PublishNacked
+from ..amqp.errors import AccessRefused, AMQPError, PublishNacked
 from ..amqp.properties import encode_properties
 from ..errors import BrokerUnavailable
 from ..telemetry import Telemetry
@@ -84,6 +84,8 @@ class LoopState:
         the broker is not (at-most-once), and becomes ``BrokerUnavailable``. For a normal
         channel its queue is declared first (once per connection), inside the same deadline.
         A traced publish (``outgoing``) carries its trace headers and message id.
+        A declare or publish outside the user's permissions is ``PermissionRefused`` at once
+        (the connection stays; the next send gets a new publisher channel).
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -93,8 +95,9 @@ class LoopState:
         while True:
             publisher = await self.link.ready(max(deadline - loop.time(), 0.001))
             if publisher.is_closed:
-                # Closed before we wrote anything: wait for the reconnect and try again.
-                self.link.connection_lost(ConnectionError("publisher channel closed"))
+                # Closed before we wrote anything (a lost connection, or a refused publish
+                # closed just the channel): get a new one, or wait for the reconnect.
+                await self.link.reopen_publisher(publisher, max(deadline - loop.time(), 0.001))
                 if loop.time() >= deadline:
                     raise self._unavailable(f"send to {normal_channel or routing_key}: "
                                             "the connection is down")
@@ -116,6 +119,8 @@ class LoopState:
             except PublishNacked:
                 self.stats.channel_full += 1
                 raise ChannelFull(f"queue {routing_key} is at capacity") from None
+            except AccessRefused as exc:
+                raise self.link.refusal(exc) from exc
             except TimeoutError as exc:
                 raise self._unavailable(
                     f"no answer from the broker for a send to {normal_channel or routing_key} "

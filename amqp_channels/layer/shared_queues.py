@@ -24,7 +24,7 @@ import logging
 from typing import Any
 
 from .. import amqp
-from ..amqp.errors import PreconditionFailed
+from ..amqp.errors import AccessRefused, PreconditionFailed
 from ..telemetry import Telemetry
 from ..telemetry.handoff import HANDOFF
 from ..telemetry.spans import TRACEPARENT, Incoming, extract
@@ -81,6 +81,8 @@ class SharedQueues:
             declarer = self._declarer = await self._link.open_channel()
         try:
             await declarer.queue_declare(queue, durable=True, arguments=self.arguments(channel))
+        except AccessRefused as exc:  # for send and receive alike: not an outage
+            raise self._link.refusal(exc) from exc
         except PreconditionFailed as exc:
             # Exists with other arguments: keep the broker's (a policy or an older deploy).
             log.warning("queue %s exists with other arguments; using it as it is (%s)",

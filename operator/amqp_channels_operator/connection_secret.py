@@ -18,6 +18,7 @@ from urllib.parse import quote, unquote, urlsplit
 from .spec import ChannelLayerSpec
 
 ROTATION_ANNOTATION = "amqp-channels.io/password-rotation"
+MADE_ANNOTATION = "amqp-channels.io/made"  # what the run that wrote it made (JSON)
 BACKEND = "amqp_channels.layer.AMQPChannelLayer"
 
 
@@ -43,6 +44,15 @@ class StoredSecret:
         url = self.data.get("AMQP_CHANNELS_URL", "").split(",")[0]
         password = urlsplit(url).password if url else None
         return unquote(password) if password else None
+
+    @property
+    def made(self) -> dict[str, Any] | None:
+        """What the run that wrote this Secret made on the broker (names), if recorded."""
+        try:
+            made = json.loads(self.annotations.get(MADE_ANNOTATION) or "null")
+        except ValueError:
+            return None
+        return made if isinstance(made, dict) else None
 
 
 def choose_password(stored: StoredSecret | None, rotation: str | None) -> tuple[str, bool]:
@@ -85,8 +95,10 @@ def secret_data(spec: ChannelLayerSpec, password: str, ca: str | None = None) ->
     return data
 
 
-def secret_manifest(spec: ChannelLayerSpec, data: Mapping[str, str]) -> dict[str, Any]:
-    """The Secret object to write, values base64-encoded as the API returns them."""
+def secret_manifest(spec: ChannelLayerSpec, data: Mapping[str, str],
+                    made: Mapping[str, Any]) -> dict[str, Any]:
+    """The Secret object to write, values base64-encoded as the API returns them; ``made``
+    (the names on the broker) is recorded so a later run can remove what a rename left."""
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -96,7 +108,8 @@ def secret_manifest(spec: ChannelLayerSpec, data: Mapping[str, str]) -> dict[str
             "namespace": spec.namespace,
             "labels": {"app.kubernetes.io/managed-by": "amqp-channels-operator",
                        "amqp-channels.io/channellayer": spec.name},
-            "annotations": {ROTATION_ANNOTATION: spec.password_rotation or ""},
+            "annotations": {ROTATION_ANNOTATION: spec.password_rotation or "",
+                            MADE_ANNOTATION: json.dumps(made, sort_keys=True)},
         },
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }

@@ -36,6 +36,12 @@ class Unauthorized(Permanent):
     reason = "Unauthorized"
 
 
+class UntrustedCertificate(Permanent):
+    """The https management API's certificate does not verify against the CA we have."""
+
+    reason = "UntrustedCertificate"
+
+
 class InvalidSpec(Permanent):
     """The ChannelLayer's spec cannot be reconciled as written."""
 

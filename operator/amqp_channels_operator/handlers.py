@@ -25,7 +25,7 @@ from .connection_secret import StoredSecret
 from .desired import desired_state
 from .errors import InvalidSpec, OperatorError, Temporary
 from .management import Management
-from .reconcile import queue_depths, reconcile, remove
+from .reconcile import queue_depths, reconcile, remove, remove_stale
 from .secret_store import KubernetesSecrets, SecretStore
 from .spec import ChannelLayerSpec
 
@@ -90,12 +90,20 @@ def _reconcile(spec: Any, meta: Any, status: Any, patch: kopf.Patch, logger: Log
     with _reported(meta, status, patch, retry):
         layer = _spec(spec, meta)
         api = dependencies.connect(layer, dependencies.secrets)
+        before = (status or {}).get("made") or None
+        old_secret = (before or {}).get("secret")
         stored = dependencies.secrets.read(layer.namespace, layer.secret_name)
-        result = reconcile(layer, api, stored,
+        if stored is None and old_secret and old_secret != layer.secret_name:
+            # spec.secretName changed: keep the password the running pods use
+            stored = dependencies.secrets.read(layer.namespace, old_secret)
+        result = reconcile(layer, api, stored, made_before=before,
                            ca=_ca(dependencies.secrets, layer.namespace, layer.amqp_ca_secret))
         changes = list(result.changes)
         if dependencies.secrets.write(result.secret):
             changes.append(f"wrote secret {layer.secret_name}")
+        if old_secret and old_secret != layer.secret_name and \
+                dependencies.secrets.delete(layer.namespace, old_secret):
+            changes.append(f"deleted stale secret {old_secret}")
         for change in changes:
             logger.info(change)
         patch.status["made"] = result.made
@@ -111,10 +119,15 @@ def delete_handler(spec: Any, meta: Any, status: Any, patch: kopf.Patch, logger:
     with _reported(meta, status, patch, retry):
         layer = _spec(spec, meta)
         api = dependencies.connect(layer, dependencies.secrets)
-        changes = remove(api, desired_state(layer),
-                         keep_vhost=layer.deletion_policy == "KeepVhost")
-        if dependencies.secrets.delete(layer.namespace, layer.secret_name):
-            changes.append(f"deleted secret {layer.secret_name}")
+        keep_vhost = layer.deletion_policy == "KeepVhost"
+        desired = desired_state(layer)
+        # What the last run made under older names, if the spec was renamed since.
+        before = (status or {}).get("made") or {}
+        changes = remove_stale(api, before, desired, keep_vhost=keep_vhost)
+        changes += remove(api, desired, keep_vhost=keep_vhost)
+        for secret in dict.fromkeys([before.get("secret"), layer.secret_name]):
+            if secret and dependencies.secrets.delete(layer.namespace, secret):
+                changes.append(f"deleted secret {secret}")
         for change in changes:
             logger.info(change)
 

@@ -1,8 +1,9 @@
 """A small client of the RabbitMQ management HTTP API: just the calls the reconcile makes.
 
 Every request has a bounded timeout. Failures are sorted for the caller: no answer, a
-timeout or a 5xx is ``Temporary`` (retry with backoff); 401/403 is ``Unauthorized`` and any
-other 4xx ``Permanent`` (the message carries the broker's reason). A 404 on a GET is not an
+timeout or a 5xx is ``Temporary`` (retry with backoff); 401/403 is ``Unauthorized``, an https
+certificate that does not verify ``UntrustedCertificate`` and any other 4xx ``Permanent``
+(the message carries the broker's reason). A 404 on a GET is not an
 error: it means "absent" and returns None.
 """
 
@@ -16,7 +17,7 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote
 
-from .errors import OperatorError, Permanent, Temporary, Unauthorized
+from .errors import OperatorError, Permanent, Temporary, Unauthorized, UntrustedCertificate
 
 TIMEOUT = 10.0
 
@@ -51,7 +52,14 @@ class Management:
             if exc.code == 404 and method == "GET":
                 return None
             raise _http_error(where, exc) from exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLCertVerificationError):  # no retry will fix it
+                raise UntrustedCertificate(
+                    f"{where}: the certificate is not trusted ({exc.reason.verify_message}); "
+                    "give the CA that signed it (spec.management.caSecretRef, --ca-file)"
+                ) from exc
+            raise Temporary(f"{where}: no answer from the management API ({exc})") from exc
+        except (TimeoutError, ConnectionError) as exc:
             raise Temporary(f"{where}: no answer from the management API ({exc})") from exc
         return json.loads(reply) if reply else None
 

@@ -4,12 +4,17 @@ Each object is read first and written only when it differs, so a second run chan
 and a hand-made change (a policy edited, a permission widened, the user's password reset)
 is put back. ``dry_run`` reads and reports without writing. The list of changes is the
 operator's log and the one-shot command's output.
+
+Every run records the names it made (the status's ``made``, and an annotation on the Secret
+for the one-shot command); the next run removes what a renamed prefix, user or vhost left
+behind, following ``deletionPolicy`` for the old vhost.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,16 +41,26 @@ class Reconciled:
 
 
 def reconcile(spec: ChannelLayerSpec, api: Management, stored: StoredSecret | None, *,
-              ca: str | None = None, dry_run: bool = False) -> Reconciled:
-    """Apply ``spec`` to the broker; the Secret to write keeps or rotates the password."""
+              ca: str | None = None, dry_run: bool = False,
+              made_before: Mapping[str, Any] | None = None) -> Reconciled:
+    """Apply ``spec`` to the broker; the Secret to write keeps or rotates the password.
+
+    ``made_before`` (else the one recorded on ``stored``) names what an earlier run made:
+    what of it the spec no longer names is removed once the new objects exist."""
     password, new = choose_password(stored, spec.password_rotation)
     desired = desired_state(spec)
     changes = apply(api, desired, password, dry_run=dry_run)
     if new and stored is not None:
         changes.append(f"rotated the password of user {spec.user}")
+    if made_before is None and stored is not None:
+        made_before = stored.made
+    if made_before:
+        changes += remove_stale(api, made_before, desired,
+                                keep_vhost=spec.deletion_policy == "KeepVhost", dry_run=dry_run)
+    names = made(desired, spec)
     return Reconciled(changes=changes,
-                      secret=secret_manifest(spec, secret_data(spec, password, ca)),
-                      made=made(desired, spec))
+                      secret=secret_manifest(spec, secret_data(spec, password, ca), names),
+                      made=names)
 
 
 def made(desired: DesiredState, spec: ChannelLayerSpec) -> dict[str, Any]:
@@ -93,6 +108,35 @@ def remove(api: Management, desired: DesiredState, *, keep_vhost: bool,
     targets.append((api.user_path(desired.user), f"deleted user {desired.user}"))
     if not keep_vhost and desired.vhost != DEFAULT_VHOST:
         targets.append((api.vhost_path(desired.vhost), f"deleted vhost {desired.vhost}"))
+    return _delete(api, targets, dry_run)
+
+
+def remove_stale(api: Management, before: Mapping[str, Any], desired: DesiredState, *,
+                 keep_vhost: bool, dry_run: bool = False) -> list[str]:
+    """Delete what an earlier run made (``before``: names, as in the status's ``made``) and
+    ``desired`` no longer names: policies of an old prefix, an old user, an old vhost (unless
+    kept, then the policies and permissions in it)."""
+    vhost, user = before.get("vhost"), before.get("user")
+    if not isinstance(vhost, str) or not isinstance(user, str):
+        return []
+    vhost_goes = vhost != desired.vhost and not keep_vhost and vhost != DEFAULT_VHOST
+    targets: list[tuple[str, str]] = []
+    if not vhost_goes:  # a deleted vhost takes its policies and permissions along
+        wanted = {p.name for p in desired.policies} if vhost == desired.vhost else set()
+        targets += [(api.policy_path(vhost, name), f"deleted stale policy {name} in {vhost}")
+                    for name in before.get("policies") or [] if name not in wanted]
+        if vhost != desired.vhost and user == desired.user:
+            targets.append((api.permissions_path(vhost, user),
+                            f"deleted stale permissions of {user} on {vhost}"))
+    if user != desired.user:
+        targets.append((api.user_path(user), f"deleted stale user {user}"))
+    if vhost_goes:
+        targets.append((api.vhost_path(vhost), f"deleted stale vhost {vhost}"))
+    return _delete(api, targets, dry_run)
+
+
+def _delete(api: Management, targets: list[tuple[str, str]], dry_run: bool) -> list[str]:
+    """Delete each existing ``(path, change)``; the changes of those that existed."""
     changes = []
     for path, change in targets:
         if api.get(path) is None:

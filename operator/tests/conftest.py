@@ -17,6 +17,7 @@ from tools.rabbitmq_node import RabbitMQNode
 
 rabbitmq = shared_fixtures.rabbitmq
 prefix = shared_fixtures.prefix
+tls_rabbitmq = shared_fixtures.tls_rabbitmq
 
 NAMESPACE = "apps"
 ADMIN_SECRET = "rabbitmq-admin"
@@ -58,8 +59,10 @@ def admin(rabbitmq: RabbitMQNode) -> Management:
 def make_resource(rabbitmq: RabbitMQNode, prefix: str, admin: Management
                   ) -> Iterator[Callable[..., Resource]]:
     """ChannelLayer resources aimed at the test node, each with its own vhost and user;
-    whatever they made on the broker is removed after the test."""
+    whatever they made on the broker is removed after the test (under the names they were
+    built with and those they have at the end: tests rename)."""
     made: list[Resource] = []
+    built: list[Resource] = []
 
     def build(**spec: Any) -> Resource:
         name = f"{prefix}-{len(made)}"
@@ -76,10 +79,11 @@ def make_resource(rabbitmq: RabbitMQNode, prefix: str, admin: Management
             },
         }
         made.append(resource)
+        built.append(copy.deepcopy(resource))
         return resource
 
     yield build
-    for resource in made:
+    for resource in made + built:
         layer = ChannelLayerSpec.from_resource(resource)
         admin.delete(admin.vhost_path(layer.vhost))
         admin.delete(admin.user_path(layer.user))

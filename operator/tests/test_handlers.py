@@ -78,14 +78,41 @@ def wait_for_ready_messages(admin: Management, vhost: str, queue: str, count: in
 def test_delete_removes_everything_and_the_secret(
         make_resource: Callable[..., Resource], secrets: MemorySecrets,
         admin: Management) -> None:
-    """The finalizer's handler leaves no vhost, user or Secret behind."""
+    """The finalizer's handler leaves no vhost, user or Secret behind, also those of names
+    the spec changed since the last reconcile (the status's ``made`` names them)."""
     resource = make_resource()
     spec = ChannelLayerSpec.from_resource(resource)
-    call(handlers.reconcile_handler, resource)
+    resource["status"] = call(handlers.reconcile_handler, resource)["status"]
+    resource["spec"].update(user={"name": spec.user + "-new"}, secretName="renamed")
     call(handlers.delete_handler, resource)
     assert admin.get(admin.vhost_path(spec.vhost)) is None
     assert admin.get(admin.user_path(spec.user)) is None
     assert secrets.read(NAMESPACE, spec.secret_name) is None
+
+
+def test_rename_removes_the_old_policies_user_and_secret(
+        make_resource: Callable[..., Resource], secrets: MemorySecrets, admin: Management,
+        prefix: str) -> None:
+    """The status's ``made`` names what the last run made: after prefix, user and secretName
+    change, the next run removes the old policies, user and Secret, keeping the password."""
+    resource = make_resource()
+    old = ChannelLayerSpec.from_resource(resource)
+    resource["status"] = call(handlers.reconcile_handler, resource)["status"]
+    previous = secrets.read(NAMESPACE, old.secret_name)
+    assert previous is not None
+    resource["spec"].update(prefix=prefix + "new", user={"name": old.user + "-new"},
+                            secretName="renamed")
+    new = ChannelLayerSpec.from_resource(resource)
+
+    status = call(handlers.reconcile_handler, resource)["status"]
+    assert status["made"]["user"] == new.user
+    assert {p["name"] for p in admin.get(f"/api/policies/{new.vhost}")} == set(
+        status["made"]["policies"]) == {f"{prefix}new.channel-limits", f"{prefix}new.inbox-limits"}
+    assert admin.get(admin.user_path(old.user)) is None
+    assert secrets.read(NAMESPACE, old.secret_name) is None
+    renamed = secrets.read(NAMESPACE, "renamed")
+    assert renamed is not None
+    assert renamed.password == previous.password
 
 
 def test_unreachable_broker_is_a_temporary_error_with_backoff(

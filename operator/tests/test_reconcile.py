@@ -127,3 +127,40 @@ def test_remove_cleans_up(make_resource: Callable[..., Resource], admin: Managem
     if vhost_kept:
         assert admin.get(f"/api/policies/{spec.vhost}") == []
     assert remove(admin, desired_state(spec), keep_vhost=vhost_kept) == []
+
+
+@pytest.mark.parametrize(("rename", "policy"), [
+    pytest.param("prefix", "Delete", id="prefix"),
+    pytest.param("user", "Delete", id="user"),
+    pytest.param("vhost", "Delete", id="vhost-deleted"),
+    pytest.param("vhost", "KeepVhost", id="vhost-kept"),
+])
+def test_rename_removes_what_the_old_names_made(make_resource: Callable[..., Resource],
+                                                admin: Management, prefix: str, rename: str,
+                                                policy: str) -> None:
+    """Given the previous Secret (as the one-shot command gets it), the run after a rename
+    makes the new objects and removes the old policies, user or vhost (kept with KeepVhost,
+    then emptied of our policies and permissions); the run after that is quiet."""
+    resource = make_resource(deletionPolicy=policy)
+    old = ChannelLayerSpec.from_resource(resource)
+    _, secret = run(resource, admin)
+    if rename == "prefix":
+        resource["spec"]["prefix"] = prefix + "new"
+    elif rename == "user":
+        resource["spec"]["user"] = {"name": old.user + "-new"}
+    else:
+        resource["spec"]["vhost"] = old.vhost + "-new"
+    new = ChannelLayerSpec.from_resource(resource)
+    wanted = {p.name for p in desired_state(new).policies}
+
+    changes, secret = run(resource, admin, secret)
+    assert any("stale" in change for change in changes)
+    assert {p["name"] for p in admin.get(f"/api/policies/{new.vhost}")} == wanted
+    assert admin.get(admin.permissions_path(new.vhost, new.user)) is not None
+    assert (admin.get(admin.user_path(old.user)) is None) is (old.user != new.user)
+    vhost_kept = old.vhost == new.vhost or policy == "KeepVhost"
+    assert (admin.get(admin.vhost_path(old.vhost)) is not None) is vhost_kept
+    if vhost_kept and old.vhost != new.vhost:
+        assert admin.get(f"/api/policies/{old.vhost}") == []
+        assert admin.get(admin.permissions_path(old.vhost, old.user)) is None
+    assert run(resource, admin, secret)[0] == []

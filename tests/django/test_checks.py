@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.core.checks import run_checks
 from django.test.utils import override_settings
 
-from amqp_channels.layer.naming import random_token
 from tools.rabbitmq_node import RabbitMQNode
 
 BACKEND = "amqp_channels.layer.AMQPChannelLayer"
@@ -33,15 +31,6 @@ def refused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def user(rabbitmq: RabbitMQNode) -> Iterator[tuple[str, str]]:
-    """A broker user of our own (name, password), deleted afterwards."""
-    name, password = "u" + random_token(8), random_token(16)
-    rabbitmq.ctl("add_user", name, password)
-    yield name, password
-    rabbitmq.ctl("delete_user", name, check=False)
 
 
 def url_for(rabbitmq: RabbitMQNode, name: str, password: str) -> str:
