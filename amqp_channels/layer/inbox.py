@@ -33,6 +33,7 @@ from ..amqp.errors import ResourceLocked
 from ..telemetry import Telemetry
 from ..telemetry.handoff import HANDOFF
 from ..telemetry.spans import TRACEPARENT, Incoming, extract
+from .acks import AckCoalescer
 from .buffers import ChannelBuffer
 from .config import LayerConfig
 from .naming import (
@@ -88,8 +89,7 @@ class Inbox:
         self._telemetry = telemetry
         self._buffers: dict[str, ChannelBuffer[Entry]] = {}
         self._consumer: amqp.Channel | None = None
-        self._acks: list[int] = []
-        self._ack_scheduled = False
+        self._acks = AckCoalescer()
         self._last_receive: dict[str, float] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         # Set by the groups extension; without it group deliveries count as foreign.
@@ -124,7 +124,7 @@ class Inbox:
         await channel.basic_qos(prefetch_count=self._config.prefetch_count)
         await channel.basic_consume(self.queue, self._on_delivery, no_ack=False)
         self._consumer = channel
-        self._acks.clear()  # tags of the old channel are void
+        self._acks.reset(channel)  # tags of the old channel are void
         if self._sweeper is None:
             self._schedule_sweep()
 
@@ -184,6 +184,7 @@ class Inbox:
             self._ack_all(buffer.clear())
 
     def close(self) -> None:
+        self._acks.reset(None)
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
@@ -193,6 +194,8 @@ class Inbox:
         properties = delivered.properties
         headers = properties.headers or {}
         pending = PendingAck(delivered.delivery_tag, delivered.channel)
+        if delivered.channel is self._consumer:
+            self._acks.delivered(pending.tag)
         try:
             if CONTROL_HEADER in headers:
                 self._on_control(headers)
@@ -250,22 +253,12 @@ class Inbox:
         pending.holders -= 1
         if pending.holders or pending.channel is not self._consumer:
             return  # still held, or from a channel since replaced (its tags are void)
-        self._acks.append(pending.tag)
-        if not self._ack_scheduled:
-            self._ack_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush_acks)
+        self._acks.done(pending.tag)
 
     def _ack_all(self, entries: list[Entry]) -> None:
         for _expires_at, _message, pending, _incoming in entries:
             if pending is not None:
                 self._release(pending)
-
-    def _flush_acks(self) -> None:
-        self._ack_scheduled = False
-        tags, self._acks = self._acks, []
-        channel = self._consumer
-        if tags and channel is not None and not channel.is_closed:
-            channel.basic_ack_each(tags)
 
     def _schedule_sweep(self) -> None:
         interval = min(max(self._config.expiry / 2, 0.5), 10.0)
