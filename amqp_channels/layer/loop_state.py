@@ -27,7 +27,7 @@ from .at_exit import close_at_exit
 from .config import LayerConfig
 from .inbox import Inbox
 from .link import Link
-from .naming import SCHEMA_HEADER, SCHEMA_VERSION, random_token
+from .naming import CHANNEL_HEADER, CONTROL_HEADER, SCHEMA_HEADER, SCHEMA_VERSION, random_token
 from .shared_queues import SharedQueues
 from .stats import LayerStats
 from .wire import Codec
@@ -63,6 +63,8 @@ class LoopState:
     async def _restore(self, connection: amqp.Connection) -> None:
         if self.link.generation > 1:
             self.stats.reconnects += 1
+        assert self.link.publisher is not None  # opened before restore runs
+        self.link.publisher.on_return = self._unroutable
         await self.inbox.restore(connection)
         await self.shared.restore(connection)
         for hook in self.restore_hooks:
@@ -84,6 +86,8 @@ class LoopState:
         the broker is not (at-most-once), and becomes ``BrokerUnavailable``. For a normal
         channel its queue is declared first (once per connection), inside the same deadline.
         A traced publish (``outgoing``) carries its trace headers and message id.
+        A direct publish (default exchange) is ``mandatory``: if its queue is gone the
+        broker returns it (``_unroutable``) and still confirms it, so the send succeeds.
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -107,7 +111,8 @@ class LoopState:
                         routing_key = await self.shared.declared_queue(normal_channel)
                     await publisher.basic_publish(body, exchange=exchange,
                                                   routing_key=routing_key,
-                                                  properties=properties)
+                                                  properties=properties,
+                                                  mandatory=not exchange)
                 self.stats.sent += 1
                 instruments = self.telemetry.instruments()
                 if instruments is not None:
@@ -125,6 +130,17 @@ class LoopState:
                 self.link.connection_lost(exc)
                 raise self._unavailable(f"send to {normal_channel or routing_key} failed: "
                                         f"{exc!r}") from exc
+
+    def _unroutable(self, returned: amqp.Returned) -> None:
+        """A direct message whose queue does not exist: its process is gone (inbox), or a
+        normal channel's queue was deleted (declared again by the next send)."""
+        headers = returned.properties.headers or {}
+        target = headers.get(CHANNEL_HEADER) or returned.routing_key
+        what = (f"{headers[CONTROL_HEADER]} for" if CONTROL_HEADER in headers
+                else "message to")
+        self.shared.forget(returned.routing_key)
+        self.stats.drop("unroutable", f"{what} {target}: no queue {returned.routing_key} "
+                        "(its process is gone?)")
 
     def _properties(self, headers: dict[str, Any]) -> bytes:
         """Encoded message properties, cached: a process sends to few distinct targets."""
