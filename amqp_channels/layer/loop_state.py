@@ -114,12 +114,9 @@ class LoopState:
                                                   properties=properties,
                                                   mandatory=not exchange)
                 self.stats.sent += 1
-                instruments = self.telemetry.instruments()
-                if instruments is not None:
-                    instruments.confirm_latency.record(loop.time() - started)
+                self.telemetry.record_confirm_latency(loop.time() - started)
                 return
             except PublishNacked:
-                self.stats.channel_full += 1
                 raise ChannelFull(f"queue {routing_key} is at capacity") from None
             except TimeoutError as exc:
                 raise self._unavailable(

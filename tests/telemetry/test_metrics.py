@@ -12,6 +12,7 @@ from channels.exceptions import ChannelFull
 from amqp_channels.amqp import connect
 from amqp_channels.amqp.errors import ChannelClosed
 from amqp_channels.layer.naming import channel_queue, inbox_token
+from amqp_channels.sync import SyncPublisher
 from tests.conftest import LayerFactory
 from tests.helpers import TIMEOUT, receive
 from tools.rabbitmq_node import RabbitMQNode
@@ -152,3 +153,43 @@ async def test_a_deleted_normal_channel_queue_counts_and_comes_back(
     await layer.send("telemetry-normal", {"type": "again"})
     assert (await receive(layer, "telemetry-normal"))["type"] == "again"
     assert layer.stats.dropped["unroutable"] == 1
+
+
+async def test_sync_publisher_reports_the_same_metrics(
+        make_traced_layer: LayerFactory, otel: Otel, rabbitmq: RabbitMQNode,
+        prefix: str) -> None:
+    """The kombu publisher counts sent messages, ChannelFull (raised by send only),
+    group-inbox-full and unroutable sends, and records its confirm latency, on the layer's
+    instruments."""
+    layer = make_traced_layer(capacity=1)
+    gone = make_traced_layer()
+    orphan = await gone.new_channel()
+    await gone.close()
+    await queue_gone(rabbitmq.url, f"{prefix}.inbox.{inbox_token(orphan)}")
+    # a normal channel in the group: its queue holds 1, the second group_send is nacked
+    await layer.group_add("telemetry-sync", "telemetry-sync-member")
+    publisher = SyncPublisher(hosts=[rabbitmq.url], prefix=prefix, capacity=1,
+                              meter_provider=otel.meter_provider)
+    try:
+        await asyncio.to_thread(publisher.send, "telemetry-sync-normal", {"type": "a"})
+        await asyncio.to_thread(publisher.send, orphan, {"type": "lost"})  # no error
+        with pytest.raises(ChannelFull):
+            await asyncio.to_thread(publisher.send, "telemetry-sync-normal", {"type": "b"})
+        for _ in range(2):
+            await asyncio.to_thread(publisher.group_send, "telemetry-sync", {"type": "g"})
+    finally:
+        publisher.close()
+    await layer.group_send("telemetry-sync", {"type": "g"})  # the layer counts alike
+    assert (layer.stats.channel_full, layer.stats.dropped["group-inbox-full"]) == (0, 1)
+
+    stats = publisher.stats
+    assert (stats.channel_full, stats.dropped["unroutable"]) == (1, 1)
+    assert stats.dropped["group-inbox-full"] == 1
+    assert total(otel, "messaging.client.sent.messages") == stats.sent == 3
+    assert total(otel, "amqp_channels.channel_full") == 1
+    assert total(otel, "amqp_channels.dropped.messages",
+                 **{"amqp_channels.drop.reason": "unroutable"}) == 1
+    assert total(otel, "amqp_channels.dropped.messages",  # the publisher's and the layer's
+                 **{"amqp_channels.drop.reason": "group-inbox-full"}) == 2
+    [latency] = otel.metric_points("messaging.client.operation.duration")
+    assert latency.count == stats.sent
