@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from amqp_channels.sync import SyncPublisher
 from amqp_channels.telemetry import TracedConsumerMixin
 from tests.conftest import LayerFactory
-from tests.helpers import receive
+from tests.helpers import TIMEOUT, receive
 
 from .conftest import Otel, ParentedRecorder, RunConsumer, handled
 
@@ -113,6 +113,30 @@ async def test_a_sync_consumer_handler_runs_inside_its_process_span(
         assert [link.context.span_id for link in process.links] == [producer.context.span_id]
     for child in (forwarded, frame_out):
         assert child.parent is not None and child.parent.span_id == process.context.span_id
+
+
+async def test_remote_membership_changes_make_no_spans(
+        make_traced_layer: LayerFactory, run_consumer: RunConsumer, otel: Otel) -> None:
+    """group_add/group_discard of another process's channel travel as control messages to
+    that process: they are not messages of the application, so they make no span at
+    either end, even when asked from inside a traced handler."""
+    asker, owner = make_traced_layer(), make_traced_layer()
+    consumer = await run_consumer(owner)
+    tracer = otel.tracer_provider.get_tracer("test")
+    groups = owner._state().addons["groups"]
+    with tracer.start_as_current_span("handler"):
+        await asker.group_add("telemetry-remote", consumer.channel_name)
+        async with asyncio.timeout(TIMEOUT):
+            while "telemetry-remote" not in groups._bound:  # the owner applied it
+                await asyncio.sleep(0.02)
+    await asker.group_send("telemetry-remote", {"type": "test.message"})
+    await handled(consumer)
+    await asker.group_discard("telemetry-remote", consumer.channel_name)
+    async with asyncio.timeout(TIMEOUT):
+        while "telemetry-remote" in groups.local:
+            await asyncio.sleep(0.02)
+    assert sorted(s.name for s in otel.finished()) == [
+        "group_send telemetry-remote", "handler", "process telemetry-remote"]
 
 
 async def test_group_send_gives_one_process_span_per_member(
