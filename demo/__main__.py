@@ -37,6 +37,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="--two-processes: tasks for the work queue")
     parser.add_argument("--workers", type=int, default=2,
                         help="--two-processes: competing worker processes")
+    parser.add_argument("--trace", action="store_true",
+                        help="the Daphnes and the worker export OpenTelemetry spans (to files "
+                        "in the log dir, plus any OTEL_TRACES_EXPORTER); at the end print one "
+                        "broadcast's span tree across both Daphnes (also on when "
+                        "OTEL_TRACES_EXPORTER or AMQP_CHANNELS_TRACE_FILE is set)")
     parser.add_argument("--timeout", type=float, default=60.0,
                         help="bound on every single wait, in seconds (default 60)")
     parser.add_argument("--port", type=int, help="AMQP port of the private node (default: free)")

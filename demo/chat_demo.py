@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from demo import chat_report, session
+from demo import chat_report, session, trace_tree
 from demo.broker import broker_version, private_node
 from demo.deploy import TASK_CHANNEL, Site, running_site
 
@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     plan = session.Plan(room=ROOM, messages=args.messages, tasks_per_tab=args.tasks_per_client,
                         rate=args.rate, timeout=args.timeout)
     log_dir = Path(tempfile.mkdtemp(prefix="amqp-channels-demo-logs-"))
+    tracing = args.trace or tracing_on()
     code = 1
     try:
         say("starting a private RabbitMQ node ...")
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
                       f"(private node, up in {node.startup_seconds:.1f} s)")
             say(f"  up: {broker}")
             say("starting two Daphnes and a worker for integration/chatsite ...")
-            with running_site(node, log_dir, args.timeout) as site:
+            with running_site(node, log_dir, args.timeout, trace=tracing) as site:
                 processes = describe(site)
                 say("\n".join(processes))
                 say(f"running the session: {len(session.TABS)} clients in room {ROOM!r}, "
@@ -73,8 +74,11 @@ def run(args: argparse.Namespace) -> int:
                     f"{args.tasks_per_client * len(session.TABS)} tasks, one announcement ...")
                 result = asyncio.run(session.run(site.daphnes, plan))
                 say(chat_report.render(broker=broker, processes=processes, result=result))
-                say(tracing_note(log_dir))
                 code = 1 if result.problems() else 0
+                if tracing:
+                    code = max(code, show_trace(log_dir, args.timeout))
+                else:
+                    say(TRACING_OFF)
                 if sys.stdin.isatty():
                     keep_running(site)
                 else:
@@ -83,24 +87,32 @@ def run(args: argparse.Namespace) -> int:
             say("stopping the broker ...")
         return code
     finally:
-        if code == 0 and not tracing_on():
+        if code == 0 and not tracing:
             shutil.rmtree(log_dir, ignore_errors=True)
         else:
             say(f"demo: process logs kept in {log_dir}")
 
 
 def tracing_on() -> bool:
-    return bool(os.environ.get("OTEL_TRACES_EXPORTER") or
-                os.environ.get("AMQP_CHANNELS_TRACE_FILE"))
+    """The environment asks for spans (the Daphnes inherit it)."""
+    exporters = os.environ.get("OTEL_TRACES_EXPORTER", "").strip()
+    return bool((exporters and exporters != "none")
+                or os.environ.get("AMQP_CHANNELS_TRACE_FILE"))
 
 
-def tracing_note(log_dir: Path) -> str:
-    """How to see a broadcast as one trace (the Daphnes inherit the environment)."""
-    if tracing_on():
-        return (f"tracing: on; console spans are in the process logs (kept in {log_dir}), "
-                f"JSON lines in {os.environ.get('AMQP_CHANNELS_TRACE_FILE') or '-'}: each "
-                "broadcast is one trace, websocket.receive on one Daphne to websocket.send "
-                "on both")
-    return ("tracing: off; to see each broadcast as one trace across both Daphnes, run with "
-            "OTEL_TRACES_EXPORTER=console (or otlp and OTEL_EXPORTER_OTLP_ENDPOINT) or "
-            "AMQP_CHANNELS_TRACE_FILE=/tmp/spans.jsonl")
+TRACING_OFF = ("tracing: off; run with --trace to see a broadcast as one trace across both "
+               "Daphnes (OTEL_TRACES_EXPORTER=console or otlp also exports the spans there)")
+
+
+def show_trace(log_dir: Path, timeout: float) -> int:
+    """Print one broadcast's span tree from the processes' span files; 1 if there is none."""
+    trace = trace_tree.wait_for_broadcast(log_dir, min(timeout, 10.0))
+    if trace is None:
+        say(f"tracing: FAILED: no broadcast trace spanning both Daphnes in {log_dir}")
+        return 1
+    say("")
+    say(trace_tree.render(trace))
+    say(f"tracing: every process's spans are in {log_dir}/{trace_tree.SPANS_GLOB}"
+        + (f"; also exported to {os.environ['OTEL_TRACES_EXPORTER']}"
+           if os.environ.get("OTEL_TRACES_EXPORTER", "none") != "none" else ""))
+    return 0

@@ -18,7 +18,7 @@ from typing import Any
 
 from amqp_channels.layer.naming import channel_queue
 from demo import signals
-from integration.tests.processes import Daphne, Service, project_env
+from integration.tests.processes import Daphne, Service, project_env, traced_env
 
 TASK_CHANNEL = "chat-tasks"
 PREFIX = "chat"  # the node is private: no other application shares its names
@@ -50,18 +50,25 @@ def worker_consumes(node: Any) -> bool:
 
 
 @contextmanager
-def running_site(node: Any, log_dir: Path, timeout: float) -> Iterator[Site]:
+def running_site(node: Any, log_dir: Path, timeout: float, *,
+                 trace: bool = False) -> Iterator[Site]:
     """Start Daphne 1, Daphne 2 (free loopback ports) and ``runworker chat-tasks`` on
-    ``node``; yield them once they serve; stop every one of them on the way out."""
-    env = project_env(node.url, PREFIX)
+    ``node``; yield them once they serve; stop every one of them on the way out. With
+    ``trace`` each process exports its spans to ``log_dir/NAME.spans.jsonl``."""
+    base = project_env(node.url, PREFIX)
+
+    def env(name: str) -> dict[str, str]:
+        return traced_env(base, name, log_dir) if trace else base
+
     site = Site()
     try:
         for name in ("daphne1", "daphne2"):
-            daphne = Daphne(name, env, log_dir)
+            daphne = Daphne(name, env(name), log_dir)
             site.daphnes.append(daphne)
             daphne.start()  # returns once / answers
         site.worker = Service(
-            "worker", [sys.executable, "manage.py", "runworker", TASK_CHANNEL], env, log_dir
+            "worker", [sys.executable, "manage.py", "runworker", TASK_CHANNEL], env("worker"),
+            log_dir
         )
         site.worker.start()
         site.worker.wait_until(lambda: worker_consumes(node), f"consumer on {TASK_CHANNEL}",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .channel import Channel
 from .connection import Connection, connect
-from .delivery import Delivery
+from .delivery import Delivery, Returned
 from .properties import Properties
 
-__all__ = ["Channel", "Connection", "Delivery", "Properties", "connect"]
+__all__ = ["Channel", "Connection", "Delivery", "Properties", "Returned", "connect"]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pamqp import commands
 
 from .confirms import Confirms
-from .delivery import Callback, Inbound
+from .delivery import Callback, Inbound, ReturnCallback, Returned
 from .errors import AMQPError, ChannelClosed, PublishNacked, channel_closed, renew
 from .frames import (
     BASIC_ACK,
@@ -67,6 +67,9 @@ class Channel(Topology):
         self._methods: dict[tuple[str, str, bool], bytes] = {}
         self._last_properties: Properties | None = None
         self._last_encoded = _NO_PROPERTIES
+        # Called with each message published ``mandatory`` that the broker could not route.
+        # On a confirm channel it comes before that publish's ack; the publish still succeeds.
+        self.on_return: ReturnCallback | None = None
 
     @property
     def is_closed(self) -> bool:
@@ -170,7 +173,9 @@ class Channel(Topology):
             LOGGER.debug("channel %d: message to %r/%r returned: %s %s", self.channel_id,
                          method.exchange, method.routing_key, method.reply_code,
                          method.reply_text)
-            self._inbound.on_return()
+            self._inbound.on_return(Returned(str(method.exchange), str(method.routing_key),
+                                             int(method.reply_code or 0),
+                                             str(method.reply_text or "")))
         elif isinstance(method, commands.Basic.Cancel):
             LOGGER.warning("channel %d: the broker cancelled consumer %r (queue deleted?)",
                            self.channel_id, method.consumer_tag)

@@ -5,7 +5,8 @@ frames, possibly split across reads. ``Inbound`` keeps that per-channel state an
 message is complete, calls the consumer's plain callback synchronously, in wire order. A
 callback that raises is logged and never disturbs the connection.
 
-Content after a Basic.Return (an unroutable mandatory message) is reassembled and dropped.
+Content after a Basic.Return (an unroutable mandatory message) is reassembled and handed to
+the channel's ``on_return`` callback, if any, as a ``Returned`` (the body is dropped).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .properties import EMPTY, Properties, decode_properties
 if TYPE_CHECKING:
     from .channel import Channel
 
-__all__ = ["Callback", "Delivery", "Inbound"]
+__all__ = ["Callback", "Delivery", "Inbound", "ReturnCallback", "Returned"]
 
 LOGGER = logging.getLogger(__name__)
 DECODED_CACHE_SIZE = 1024
@@ -41,7 +42,19 @@ class Delivery:
     channel: Channel
 
 
+@dataclass(slots=True)
+class Returned:
+    """A mandatory message the broker could not route, as Basic.Return reported it."""
+
+    exchange: str
+    routing_key: str
+    reply_code: int
+    reply_text: str
+    properties: Properties = EMPTY
+
+
 Callback = Callable[[Delivery], None]
+ReturnCallback = Callable[[Returned], None]
 _Deliver = tuple[str, int, bool, str, str]
 
 
@@ -52,6 +65,7 @@ class Inbound:
         self.channel = channel
         self.consumers: dict[str, Callback] = {}
         self._deliver: _Deliver | None = None
+        self._returned: Returned | None = None  # set between Basic.Return and its content
         self._properties = EMPTY
         self._size = 0
         self._received = 0
@@ -62,9 +76,10 @@ class Inbound:
         """Basic.Deliver whose arguments begin at ``buf[start]``."""
         self._deliver = parse_deliver(buf, start)
 
-    def on_return(self) -> None:
-        """Basic.Return: the content that follows is dropped."""
+    def on_return(self, returned: Returned) -> None:
+        """Basic.Return: the content that follows completes ``returned``."""
         self._deliver = None
+        self._returned = returned
 
     def on_header(self, buf: bytes, start: int, end: int) -> None:
         _, _, size, flags = CONTENT_HEADER.unpack_from(buf, start)
@@ -102,6 +117,9 @@ class Inbound:
     def _complete(self, body: bytes) -> None:
         deliver, self._deliver = self._deliver, None
         if deliver is None:
+            returned, self._returned = self._returned, None
+            if returned is not None:
+                self._report_return(returned)
             return
         consumer_tag, delivery_tag, redelivered, exchange, routing_key = deliver
         callback = self.consumers.get(consumer_tag)
@@ -118,3 +136,14 @@ class Inbound:
         except Exception:
             LOGGER.exception("consumer %r callback raised on delivery %d",
                              consumer_tag, delivery_tag)
+
+    def _report_return(self, returned: Returned) -> None:
+        returned.properties = self._properties
+        callback = self.channel.on_return
+        if callback is None:
+            return
+        try:
+            callback(returned)
+        except Exception:
+            LOGGER.exception("on_return callback raised for a message to %r/%r",
+                             returned.exchange, returned.routing_key)

@@ -153,7 +153,11 @@ class LoopGroups:
             await self.topology.unbind(group, channel_queue(self._config.prefix, channel))
 
     async def _ask_owner(self, action: str, group: str, channel: str) -> None:
-        """Membership of a channel another process owns: ask that process to apply it."""
+        """Membership of a channel another process owns: ask that process to apply it.
+
+        Not traced on purpose (no span, no trace headers; the owner makes none either):
+        it is the layer's bookkeeping, not a message of the application. Mandatory like
+        every direct publish: an owner that is gone counts as dropped ``unroutable``."""
         queue = inbox_queue(self._config.prefix, inbox_token(channel))
         await self._state.publish(queue, b"", {CONTROL_HEADER: action, GROUP_HEADER: group,
                                                CHANNEL_HEADER: channel})

@@ -76,7 +76,11 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                        else channel_queue(self.prefix, channel))
         with self.telemetry.producer("send", channel, exchange="",
                                      routing_key=routing_key) as outgoing:
-            await self._send(channel, message, outgoing)
+            try:
+                await self._send(channel, message, outgoing)
+            except ChannelFull:
+                self.stats.channel_full += 1  # only here: group_send never raises it
+                raise
 
     async def _send(self, channel: str, message: dict[str, Any],
                     outgoing: Outgoing | None) -> None:
@@ -88,7 +92,6 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         if state.inbox.owns(channel):
             # Our own process-specific channel: hand it over locally, as a copy.
             if state.inbox.is_full(channel):
-                self.stats.channel_full += 1
                 raise ChannelFull(f"channel {channel} is at capacity")
             decoded = self.codec.decode(body, self.codec.content_type, self.codec.content_encoding)
             state.inbox.deliver(channel, decoded, incoming=None if outgoing is None

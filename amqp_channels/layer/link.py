@@ -42,6 +42,8 @@ class Link:
         self._name = name
         self.connection: amqp.Connection | None = None
         self.publisher: amqp.Channel | None = None
+        #: Given every publisher channel the link opens: what to do with a returned message.
+        self.on_return: Callable[[amqp.Returned], None] | None = None
         self.generation = 0  # bumps on every successful (re)connect
         self._ready = asyncio.Event()
         self._closing = False
@@ -114,6 +116,7 @@ class Link:
             try:
                 self.publisher = await connection.channel(publisher_confirms=True,
                                                           timeout=timeout)
+                self.publisher.on_return = self.on_return
             except (AMQPError, ConnectionError, TimeoutError) as exc:
                 self.connection_lost(exc)
 
@@ -186,6 +189,7 @@ class Link:
         try:
             publisher = await connection.channel(publisher_confirms=True,
                                                  timeout=self._config.connect_timeout)
+            publisher.on_return = self.on_return
             self.connection, self.publisher = connection, publisher
             self.generation += 1
             await self._restore(connection)

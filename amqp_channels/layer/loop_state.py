@@ -27,7 +27,7 @@ from .at_exit import close_at_exit
 from .config import LayerConfig
 from .inbox import Inbox
 from .link import Link
-from .naming import SCHEMA_HEADER, SCHEMA_VERSION, random_token
+from .naming import CHANNEL_HEADER, CONTROL_HEADER, SCHEMA_HEADER, SCHEMA_VERSION, random_token
 from .shared_queues import SharedQueues
 from .stats import LayerStats
 from .wire import Codec
@@ -48,6 +48,7 @@ class LoopState:
         self.token = random_token()
         self.inbox = Inbox(config, codec, stats, self.token, telemetry)
         self.link = Link(config, self._restore, name=f"{config.prefix}.{self.token}")
+        self.link.on_return = self._unroutable
         self.shared = SharedQueues(config, codec, stats, self.link, telemetry)
         self._on_stopped = on_stopped
         self._encoded_properties: dict[tuple[tuple[str, Any], ...], bytes] = {}
@@ -86,6 +87,8 @@ class LoopState:
         A traced publish (``outgoing``) carries its trace headers and message id.
         A declare or publish outside the user's permissions is ``PermissionRefused`` at once
         (the connection stays; the next send gets a new publisher channel).
+        A direct publish (default exchange) is ``mandatory``: if its queue is gone the
+        broker returns it (``_unroutable``) and still confirms it, so the send succeeds.
         """
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -110,14 +113,12 @@ class LoopState:
                         routing_key = await self.shared.declared_queue(normal_channel)
                     await publisher.basic_publish(body, exchange=exchange,
                                                   routing_key=routing_key,
-                                                  properties=properties)
+                                                  properties=properties,
+                                                  mandatory=not exchange)
                 self.stats.sent += 1
-                instruments = self.telemetry.instruments()
-                if instruments is not None:
-                    instruments.confirm_latency.record(loop.time() - started)
+                self.telemetry.record_confirm_latency(loop.time() - started)
                 return
             except PublishNacked:
-                self.stats.channel_full += 1
                 raise ChannelFull(f"queue {routing_key} is at capacity") from None
             except AccessRefused as exc:
                 raise self.link.refusal(exc) from exc
@@ -130,6 +131,17 @@ class LoopState:
                 self.link.connection_lost(exc)
                 raise self._unavailable(f"send to {normal_channel or routing_key} failed: "
                                         f"{exc!r}") from exc
+
+    def _unroutable(self, returned: amqp.Returned) -> None:
+        """A direct message whose queue does not exist: its process is gone (inbox), or a
+        normal channel's queue was deleted (declared again by the next send)."""
+        headers = returned.properties.headers or {}
+        target = headers.get(CHANNEL_HEADER) or returned.routing_key
+        what = (f"{headers[CONTROL_HEADER]} for" if CONTROL_HEADER in headers
+                else "message to")
+        self.shared.forget(returned.routing_key)
+        self.stats.drop("unroutable", f"{what} {target}: no queue {returned.routing_key} "
+                        "(its process is gone?)")
 
     def _properties(self, headers: dict[str, Any]) -> bytes:
         """Encoded message properties, cached: a process sends to few distinct targets."""

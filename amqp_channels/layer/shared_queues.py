@@ -75,6 +75,10 @@ class SharedQueues:
             self.known.add(queue)
         return queue
 
+    def forget(self, queue: str) -> None:
+        """``queue`` proved missing (deleted by hand): the next send declares it again."""
+        self._declared.discard(queue)
+
     async def _declare(self, queue: str, channel: str) -> None:
         declarer = self._declarer
         if declarer is None or declarer.is_closed:

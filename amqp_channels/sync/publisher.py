@@ -10,7 +10,11 @@ What it guarantees, matching the async layer:
 * publisher confirms: ``send`` to a full channel raises ``ChannelFull``; ``group_send``
   never does (RabbitMQ still delivers to the member inboxes that have room);
 * each publish is traced like the layer's (a PRODUCER span, trace context in the headers)
-  when an OpenTelemetry SDK is set up, and costs nothing extra when not;
+  when an OpenTelemetry SDK is set up, and costs nothing extra when not; it is counted in
+  ``stats`` (a ``LayerStats``: sent, ``ChannelFull``, dropped by reason) and reported through
+  the same metrics as the layer's, confirm latency included;
+* a ``send`` whose queue is gone (its process ended) is returned by the broker (it is
+  published ``mandatory``) and counted as dropped ``unroutable``, as in the layer;
 * every call ends within ``send_timeout``. Connecting (and declaring) is retried inside
   that deadline, so the first call after a broker restart reconnects by itself; a publish
   that may have reached the broker is never retried (at most once, like the layer). A
@@ -19,6 +23,7 @@ What it guarantees, matching the async layer:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +45,7 @@ from ..layer.naming import (
     inbox_queue,
     inbox_token,
 )
+from ..layer.stats import LayerStats
 from ..layer.wire import Codec
 from ..telemetry.spans import Outgoing
 from .pool import ProcessPool, drop
@@ -62,6 +68,9 @@ class SyncPublisher:
         self._router = group_router(self.config.prefix)
         self._pool = ProcessPool(self.config)
         self.telemetry = self.config.make_telemetry()
+        self.stats = LayerStats()
+        self._counting = threading.Lock()  # many threads publish; += is not atomic
+        self.telemetry.watch(self.config.prefix, self.stats)
 
     def send(self, channel: str, message: dict[str, Any]) -> None:
         """Send ``message`` to ``channel``; raise ``ChannelFull`` when it is at capacity."""
@@ -78,8 +87,13 @@ class SyncPublisher:
                 declare_queue(c, self.config, queue, channel)
         with self.telemetry.producer("send", channel, exchange="",
                                      routing_key=queue) as outgoing:
-            self._publish(self.codec.encode(message), headers, "", queue, target=channel,
-                          declare=declare, outgoing=outgoing)
+            try:
+                self._publish(self.codec.encode(message), headers, "", queue,
+                              target=channel, declare=declare, outgoing=outgoing)
+            except ChannelFull:
+                with self._counting:
+                    self.stats.channel_full += 1  # only here: group_send never raises it
+                raise
 
     def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send ``message`` to every member of ``group``; full members are skipped."""
@@ -92,7 +106,8 @@ class SyncPublisher:
                               target=f"group {group}", outgoing=outgoing,
                               declare=lambda c: declare_router(c, self._router))
             except ChannelFull:
-                pass  # a member process's inbox is full; the others got it
+                # A member process's inbox is full; the others got it.
+                self._drop("group-inbox-full", f"a member inbox of {group} is full")
 
     def close(self) -> None:
         """Close this process's connections; a later call opens new ones."""
@@ -116,9 +131,12 @@ class SyncPublisher:
         )
         with self._pool.lease(deadline) as connection:
             channel = self._ready(connection, deadline, target, declare)
+            channel.events["basic_return"].add(self._returned)  # a set: added once
+            started = time.monotonic()
             try:
                 channel.basic_publish_confirm(
                     message, exchange=exchange, routing_key=routing_key,
+                    mandatory=not exchange,  # direct: a gone queue is returned, counted
                     timeout=_remaining(deadline), confirm_timeout=_remaining(deadline),
                 )
             except MessageNacked:
@@ -131,6 +149,21 @@ class SyncPublisher:
             except BROKER_ERRORS as exc:
                 drop(connection)
                 raise self._unavailable(f"send to {target} failed: {exc!r}") from exc
+        with self._counting:
+            self.stats.sent += 1
+        self.telemetry.record_confirm_latency(time.monotonic() - started)
+
+    def _returned(self, _exc: Exception, _exchange: str, routing_key: str,
+                  message: Any) -> None:
+        """py-amqp's ``basic_return`` event: a direct message whose queue does not exist."""
+        headers = message.properties.get("application_headers") or {}
+        target = headers.get(CHANNEL_HEADER) or routing_key
+        self._drop("unroutable", f"message to {target}: no queue {routing_key} "
+                   "(its process is gone?)")
+
+    def _drop(self, reason: str, detail: str) -> None:
+        with self._counting:
+            self.stats.drop(reason, detail)
 
     def _ready(self, connection: Any, deadline: float, target: str,
                declare: Declare | None) -> Any:

@@ -13,6 +13,7 @@ layer was built is picked up within that. Once a real provider is seen it is kep
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -74,6 +75,12 @@ class Telemetry:
                 instruments = self._instruments = instruments_for(self._meter_provider)
         return instruments
 
+    def record_confirm_latency(self, seconds: float) -> None:
+        """One publish's time to its confirm (a no-op when nothing would record it)."""
+        instruments = self.instruments()
+        if instruments is not None:
+            instruments.confirm_latency.record(seconds)
+
     def _due(self, which: str) -> bool:
         """False while an earlier look (within RECHECK_INTERVAL) found no SDK provider."""
         now = time.monotonic()
@@ -82,8 +89,10 @@ class Telemetry:
         self._checked[which] = now
         return True
 
-    def watch(self, prefix: str, counters: Counters, buffered: Any) -> None:
-        """Report ``counters`` and the local buffer depth through observable instruments.
+    def watch(self, prefix: str, counters: Counters,
+              buffered: Callable[[], int] = lambda: 0) -> None:
+        """Report ``counters`` and the local buffer depth through observable instruments
+        (a publisher without buffers leaves ``buffered`` out).
 
         Costs nothing per message: the SDK reads them when it collects. The registration
         lives as long as this object (the layer holds it)."""

@@ -46,6 +46,17 @@ def project_env(amqp_url: str, prefix: str) -> dict[str, str]:
     return env
 
 
+def traced_env(env: dict[str, str], name: str, directory: Path) -> dict[str, str]:
+    """``env`` for process ``name``, exporting its spans as JSON lines to
+    ``directory/NAME.spans.jsonl`` (integration/chatsite/telemetry.py) as service ``name``."""
+    return {**env, "AMQP_CHANNELS_TRACE_FILE": str(spans_file(directory, name)),
+            "OTEL_SERVICE_NAME": name}
+
+
+def spans_file(directory: Path, name: str) -> Path:
+    return directory / f"{name}.spans.jsonl"
+
+
 class Service:
     """One child process of the project, with its log file and lifecycle."""
 

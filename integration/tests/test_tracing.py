@@ -15,7 +15,7 @@ from amqp_channels.layer.naming import random_token
 from tools.rabbitmq_node import RabbitMQNode
 
 from .client import ChatClient, message
-from .processes import Daphne, project_env
+from .processes import Daphne, project_env, spans_file, traced_env
 
 Span = dict[str, Any]
 
@@ -29,10 +29,8 @@ def traced_daphnes(broker: RabbitMQNode, tmp_path_factory: pytest.TempPathFactor
     started = []
     try:
         for name in ("daphne1", "daphne2"):
-            spans = log_dir / f"{name}.spans.jsonl"
-            daphne = Daphne(name, {**env, "AMQP_CHANNELS_TRACE_FILE": str(spans),
-                                   "OTEL_SERVICE_NAME": name}, log_dir)
-            started.append((daphne, spans))
+            daphne = Daphne(name, traced_env(env, name, log_dir), log_dir)
+            started.append((daphne, spans_file(log_dir, name)))
             daphne.start()
         yield started
     finally:

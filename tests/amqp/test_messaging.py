@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from amqp_channels.amqp import Channel, Connection, Delivery, Properties
+from amqp_channels.amqp import Channel, Connection, Delivery, Properties, Returned
 from amqp_channels.amqp.errors import PublishNacked
 
 TIMEOUT = 10.0
@@ -65,6 +65,23 @@ async def test_nack_raises_publish_nacked(confirm_channel: Channel, prefix: str)
     with pytest.raises(PublishNacked):
         await confirm_channel.basic_publish(b"second", routing_key=name)
     await confirm_channel.queue_delete(name)
+
+
+async def test_unroutable_mandatory_publish_is_returned_before_its_ack(
+        confirm_channel: Channel, channel: Channel, queue: str, prefix: str) -> None:
+    """A mandatory publish to a missing queue is confirmed (no error) and reported to
+    on_return, with its properties, before the publish returns; a routable one is not."""
+    returned: list[Returned] = []
+    confirm_channel.on_return = returned.append
+    properties = Properties(headers={"asgi-channel": "x.abc!1"})
+    await confirm_channel.basic_publish(b"lost", routing_key=f"{prefix}.nowhere",
+                                        properties=properties, mandatory=True)
+    assert [(r.exchange, r.routing_key, r.reply_code, r.properties.headers)
+            for r in returned] == [("", f"{prefix}.nowhere", 312, {"asgi-channel": "x.abc!1"})]
+    await confirm_channel.basic_publish(b"kept", routing_key=queue, mandatory=True)
+    await confirm_channel.basic_publish(b"", routing_key=f"{prefix}.nowhere", mandatory=True)
+    assert len(returned) == 2 and returned[1].properties == Properties()
+    assert (await channel.queue_declare(queue, passive=True))[0] == 1  # "kept" got there
 
 
 async def test_callback_errors_are_logged_not_fatal(

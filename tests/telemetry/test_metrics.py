@@ -9,8 +9,13 @@ import aio_pika
 import pytest
 from channels.exceptions import ChannelFull
 
+from amqp_channels.amqp import connect
+from amqp_channels.amqp.errors import ChannelClosed
+from amqp_channels.layer.naming import channel_queue, inbox_token
+from amqp_channels.sync import SyncPublisher
 from tests.conftest import LayerFactory
-from tests.helpers import receive
+from tests.helpers import TIMEOUT, receive
+from tools.rabbitmq_node import RabbitMQNode
 
 from .conftest import Otel, RunConsumer, handled
 
@@ -65,7 +70,7 @@ async def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> boo
 
 
 async def test_dropped_messages_are_counted_by_reason(
-        make_traced_layer: LayerFactory, otel: Otel, rabbitmq, prefix: str) -> None:
+        make_traced_layer: LayerFactory, otel: Otel, rabbitmq: RabbitMQNode, prefix: str) -> None:
     """A message the layer cannot read is dropped and counted with reason 'foreign'."""
     layer = make_traced_layer()
     channel = await layer.new_channel()
@@ -81,3 +86,110 @@ async def test_dropped_messages_are_counted_by_reason(
     assert total(otel, "amqp_channels.dropped.messages",
                  **{"amqp_channels.drop.reason": "foreign"}) == 1
 
+
+
+async def queue_gone(url: str, queue: str) -> bool:
+    """Wait until ``queue`` no longer exists (an exclusive queue goes soon after its
+    connection closes)."""
+    connection = await connect(url)
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                channel = await connection.channel()
+                try:
+                    await channel.queue_declare(queue, passive=True)
+                except ChannelClosed:
+                    return True
+                await channel.close()
+                await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
+
+
+async def test_sends_to_a_gone_process_are_counted_unroutable(
+        make_traced_layer: LayerFactory, otel: Otel, rabbitmq: RabbitMQNode, prefix: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A send to a channel of a closed layer succeeds (nobody reading is no error) but is
+    counted as dropped 'unroutable' and logged with the channel's name; a send to a live
+    channel, and a group_send to a group nobody joined, are not counted."""
+    live, gone = make_traced_layer(), make_traced_layer()
+    orphan = await gone.new_channel()
+    await gone.close()
+    await queue_gone(rabbitmq.url, f"{prefix}.inbox.{inbox_token(orphan)}")
+
+    await live.send(orphan, {"type": "lost"})
+    assert live.stats.dropped["unroutable"] == 1  # returned before the confirm
+    assert live.stats.sent == 1
+    assert orphan in caplog.text and "unroutable" in caplog.text
+    assert total(otel, "amqp_channels.dropped.messages",
+                 **{"amqp_channels.drop.reason": "unroutable"}) == 1
+
+    listener = await live.new_channel()
+    await live.send(listener, {"type": "kept"})  # delivered locally, no broker
+    other = make_traced_layer()
+    await other.send(listener, {"type": "kept"})  # through the broker to a live inbox
+    await live.group_send("telemetry-empty", {"type": "nobody"})
+    assert (await receive(live, listener))["type"] == "kept"
+    assert other.stats.dropped["unroutable"] == 0
+    assert live.stats.dropped["unroutable"] == 1
+    await live.group_add("telemetry-orphans", orphan)  # asks the gone owner: returned too
+    assert live.stats.dropped["unroutable"] == 2
+
+
+async def test_a_deleted_normal_channel_queue_counts_and_comes_back(
+        make_traced_layer: LayerFactory, rabbitmq: RabbitMQNode, prefix: str) -> None:
+    """A normal channel whose queue was deleted by hand: the send is counted unroutable,
+    and the next send declares the queue again, so it is delivered."""
+    layer = make_traced_layer()
+    await layer.send("telemetry-normal", {"type": "first"})
+    connection = await connect(rabbitmq.url)
+    try:
+        await (await connection.channel()).queue_delete(
+            channel_queue(prefix, "telemetry-normal"))
+    finally:
+        await connection.close()
+    await layer.send("telemetry-normal", {"type": "lost"})
+    assert layer.stats.dropped["unroutable"] == 1
+    await layer.send("telemetry-normal", {"type": "again"})
+    assert (await receive(layer, "telemetry-normal"))["type"] == "again"
+    assert layer.stats.dropped["unroutable"] == 1
+
+
+async def test_sync_publisher_reports_the_same_metrics(
+        make_traced_layer: LayerFactory, otel: Otel, rabbitmq: RabbitMQNode,
+        prefix: str) -> None:
+    """The kombu publisher counts sent messages, ChannelFull (raised by send only),
+    group-inbox-full and unroutable sends, and records its confirm latency, on the layer's
+    instruments."""
+    layer = make_traced_layer(capacity=1)
+    gone = make_traced_layer()
+    orphan = await gone.new_channel()
+    await gone.close()
+    await queue_gone(rabbitmq.url, f"{prefix}.inbox.{inbox_token(orphan)}")
+    # a normal channel in the group: its queue holds 1, the second group_send is nacked
+    await layer.group_add("telemetry-sync", "telemetry-sync-member")
+    publisher = SyncPublisher(hosts=[rabbitmq.url], prefix=prefix, capacity=1,
+                              meter_provider=otel.meter_provider)
+    try:
+        await asyncio.to_thread(publisher.send, "telemetry-sync-normal", {"type": "a"})
+        await asyncio.to_thread(publisher.send, orphan, {"type": "lost"})  # no error
+        with pytest.raises(ChannelFull):
+            await asyncio.to_thread(publisher.send, "telemetry-sync-normal", {"type": "b"})
+        for _ in range(2):
+            await asyncio.to_thread(publisher.group_send, "telemetry-sync", {"type": "g"})
+    finally:
+        publisher.close()
+    await layer.group_send("telemetry-sync", {"type": "g"})  # the layer counts alike
+    assert (layer.stats.channel_full, layer.stats.dropped["group-inbox-full"]) == (0, 1)
+
+    stats = publisher.stats
+    assert (stats.channel_full, stats.dropped["unroutable"]) == (1, 1)
+    assert stats.dropped["group-inbox-full"] == 1
+    assert total(otel, "messaging.client.sent.messages") == stats.sent == 3
+    assert total(otel, "amqp_channels.channel_full") == 1
+    assert total(otel, "amqp_channels.dropped.messages",
+                 **{"amqp_channels.drop.reason": "unroutable"}) == 1
+    assert total(otel, "amqp_channels.dropped.messages",  # the publisher's and the layer's
+                 **{"amqp_channels.drop.reason": "group-inbox-full"}) == 2
+    [latency] = otel.metric_points("messaging.client.operation.duration")
+    assert latency.count == stats.sent

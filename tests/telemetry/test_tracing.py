@@ -5,13 +5,20 @@ conventions)."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.consumer import SyncConsumer
 from channels.exceptions import ChannelFull, MessageTooLarge
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
 from amqp_channels.sync import SyncPublisher
+from amqp_channels.telemetry import TracedConsumerMixin
 from tests.conftest import LayerFactory
+from tests.helpers import TIMEOUT, receive
 
 from .conftest import Otel, ParentedRecorder, RunConsumer, handled
 
@@ -58,6 +65,78 @@ async def test_trace_parent_makes_the_process_span_a_child(
     [process] = otel.finished("process specific.*!*")
     assert process.context.trace_id == producer.context.trace_id
     assert process.parent is not None and process.parent.span_id == producer.context.span_id
+
+
+class SyncRecorder(TracedConsumerMixin, SyncConsumer):  # type: ignore[misc]
+    """A sync consumer: its handler runs in asgiref's thread, sends to the channel named in
+    the message and to its client, and reports the thread and the span it ran in."""
+
+    handled: asyncio.Queue[dict[str, Any]]
+    loop: asyncio.AbstractEventLoop
+
+    def test_message(self, message: dict[str, Any]) -> None:
+        async_to_sync(self.channel_layer.send)(message["forward"], {"type": "test.forwarded"})
+        self.send({"type": "websocket.send", "text": "out"})
+        seen = {"thread": threading.get_ident(),
+                "span": trace.get_current_span().get_span_context().span_id}
+        self.loop.call_soon_threadsafe(self.handled.put_nowait, seen)
+
+
+@pytest.mark.parametrize("trace_parent", [False, True])
+async def test_a_sync_consumer_handler_runs_inside_its_process_span(
+        make_traced_layer: LayerFactory, run_consumer: RunConsumer, otel: Otel,
+        trace_parent: bool) -> None:
+    """With a SyncConsumer the handler runs in another thread, yet inside the process span
+    (linked or parented to the producer as asked); what it sends from there (a layer send
+    through async_to_sync, a frame to its client) are that span's children."""
+    sender, receiver = make_traced_layer(), make_traced_layer()
+    SyncRecorder.loop = asyncio.get_running_loop()
+    cls = type("Recorder", (SyncRecorder,), {"trace_parent": trace_parent})
+    consumer = await run_consumer(receiver, cls)
+    forward = await sender.new_channel()
+    await sender.send(consumer.channel_name, {"type": "test.message", "forward": forward})
+    seen = await handled(consumer)
+    assert await receive(sender, forward) == {"type": "test.forwarded"}
+
+    sends = {s.attributes["asgi.channel"]: s for s in otel.finished("send specific.*!*")}
+    producer, forwarded = sends.pop(consumer.channel_name), sends.pop(forward)
+    assert not sends
+    [process] = otel.finished("process specific.*!*")
+    [frame_out] = otel.finished("websocket.send")
+    assert seen["thread"] != threading.get_ident()  # not the event loop's thread
+    assert seen["span"] == process.context.span_id
+    if trace_parent:
+        assert process.parent is not None
+        assert process.parent.span_id == producer.context.span_id
+    else:
+        assert process.parent is None
+        assert [link.context.span_id for link in process.links] == [producer.context.span_id]
+    for child in (forwarded, frame_out):
+        assert child.parent is not None and child.parent.span_id == process.context.span_id
+
+
+async def test_remote_membership_changes_make_no_spans(
+        make_traced_layer: LayerFactory, run_consumer: RunConsumer, otel: Otel) -> None:
+    """group_add/group_discard of another process's channel travel as control messages to
+    that process: they are not messages of the application, so they make no span at
+    either end, even when asked from inside a traced handler."""
+    asker, owner = make_traced_layer(), make_traced_layer()
+    consumer = await run_consumer(owner)
+    tracer = otel.tracer_provider.get_tracer("test")
+    groups = owner._state().addons["groups"]
+    with tracer.start_as_current_span("handler"):
+        await asker.group_add("telemetry-remote", consumer.channel_name)
+        async with asyncio.timeout(TIMEOUT):
+            while "telemetry-remote" not in groups._bound:  # the owner applied it
+                await asyncio.sleep(0.02)
+    await asker.group_send("telemetry-remote", {"type": "test.message"})
+    await handled(consumer)
+    await asker.group_discard("telemetry-remote", consumer.channel_name)
+    async with asyncio.timeout(TIMEOUT):
+        while "telemetry-remote" in groups.local:
+            await asyncio.sleep(0.02)
+    assert sorted(s.name for s in otel.finished()) == [
+        "group_send telemetry-remote", "handler", "process telemetry-remote"]
 
 
 async def test_group_send_gives_one_process_span_per_member(
