@@ -7,7 +7,8 @@ each, ~140 us with a multiple ack every 2 ms), and on a machine where the broker
 bottleneck that is the throughput of a process-specific stream. So acks are gathered for a
 moment, and the run of done deliveries starting at the oldest outstanding one goes out as a
 single ``multiple`` ack; only deliveries done ahead of an older, still held one are acked
-one by one.
+one by one. When half the prefetch window waits on acks, they go out at once instead: the
+broker must not stop delivering (and a sender see ``ChannelFull`` early) for a delay of ours.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ ACK_DELAY = 0.002
 class AckCoalescer:
     """Tracks one consumer channel's delivery tags and acks done ones in batches."""
 
-    __slots__ = ("_acked", "_channel", "_done", "_flush", "_order")
+    __slots__ = ("_acked", "_channel", "_done", "_flush", "_order", "_urgent_at")
 
-    def __init__(self) -> None:
+    def __init__(self, prefetch_count: int) -> None:
+        self._urgent_at = max(prefetch_count // 2, 1)
         self._channel: amqp.Channel | None = None
         self._order: deque[int] = deque()  # delivered and not yet covered by an ack, in order
         self._done: set[int] = set()  # done, ack not sent yet
@@ -50,7 +52,11 @@ class AckCoalescer:
     def done(self, tag: int) -> None:
         """The delivery ``tag`` may be acked; it will be within ``ACK_DELAY``."""
         self._done.add(tag)
-        if self._flush is None:
+        if len(self._order) >= self._urgent_at:
+            if self._flush is not None:
+                self._flush.cancel()
+            self.flush()
+        elif self._flush is None:
             self._flush = asyncio.get_running_loop().call_later(ACK_DELAY, self.flush)
 
     def flush(self) -> None:

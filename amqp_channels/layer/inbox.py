@@ -89,7 +89,7 @@ class Inbox:
         self._telemetry = telemetry
         self._buffers: dict[str, ChannelBuffer[Entry]] = {}
         self._consumer: amqp.Channel | None = None
-        self._acks = AckCoalescer()
+        self._acks = AckCoalescer(config.prefetch_count)
         self._last_receive: dict[str, float] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         # Set by the groups extension; without it group deliveries count as foreign.

@@ -42,7 +42,7 @@ def acked_by(sent: list[tuple[int, bool]], outstanding: list[int]) -> set[int]:
 
 
 async def test_in_order_acks_become_one_multiple_ack() -> None:
-    coalescer, channel = AckCoalescer(), RecordingChannel()
+    coalescer, channel = AckCoalescer(prefetch_count=10_000), RecordingChannel()
     coalescer.reset(channel)  # type: ignore[arg-type]
     for tag in range(1, 11):
         coalescer.delivered(tag)
@@ -52,7 +52,7 @@ async def test_in_order_acks_become_one_multiple_ack() -> None:
 
 
 async def test_a_held_delivery_keeps_later_ones_out_of_the_multiple_ack() -> None:
-    coalescer, channel = AckCoalescer(), RecordingChannel()
+    coalescer, channel = AckCoalescer(prefetch_count=10_000), RecordingChannel()
     coalescer.reset(channel)  # type: ignore[arg-type]
     for tag in range(1, 7):
         coalescer.delivered(tag)
@@ -71,7 +71,7 @@ async def test_a_held_delivery_keeps_later_ones_out_of_the_multiple_ack() -> Non
 
 async def test_random_order_acks_every_delivery_exactly_once() -> None:
     rng = random.Random(7)
-    coalescer, channel = AckCoalescer(), RecordingChannel()
+    coalescer, channel = AckCoalescer(prefetch_count=10_000), RecordingChannel()
     coalescer.reset(channel)  # type: ignore[arg-type]
     tags = list(range(1, 501))
     for tag in tags:
@@ -93,13 +93,24 @@ async def test_random_order_acks_every_delivery_exactly_once() -> None:
 
 
 async def test_acks_wait_at_most_the_delay() -> None:
-    coalescer, channel = AckCoalescer(), RecordingChannel()
+    coalescer, channel = AckCoalescer(prefetch_count=10_000), RecordingChannel()
     coalescer.reset(channel)  # type: ignore[arg-type]
     coalescer.delivered(1)
     coalescer.done(1)
     assert channel.sent == []
     await asyncio.sleep(acks.ACK_DELAY * 5)
     assert channel.sent == [(1, True)]
+
+
+async def test_acks_go_at_once_when_half_the_prefetch_window_waits() -> None:
+    """A small prefetch window must not fill up with deliveries that only wait for our ack
+    delay: the broker would stop delivering and senders would see ChannelFull early."""
+    coalescer, channel = AckCoalescer(prefetch_count=10), RecordingChannel()
+    coalescer.reset(channel)  # type: ignore[arg-type]
+    for tag in range(1, 6):
+        coalescer.delivered(tag)
+    coalescer.done(1)
+    assert channel.sent == [(1, True)]  # 5 outstanding of a window of 10: no waiting
 
 
 def unacked(node: RabbitMQNode, queue: str) -> int:
