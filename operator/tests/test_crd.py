@@ -11,10 +11,13 @@ import jsonschema
 import pytest
 import yaml
 
+from amqp_channels_operator.connection_secret import StoredSecret
 from amqp_channels_operator.spec import ChannelLayerSpec
+from tests.charts.rendering import validate
 
 OPERATOR = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((OPERATOR / "examples").glob("channellayer*.yaml"))
+ADMIN_SECRET = OPERATOR / "examples" / "admin-secret.yaml"
 
 
 def schema() -> dict[str, Any]:
@@ -38,6 +41,22 @@ def test_examples_are_valid(path: Path) -> None:
     resource = yaml.safe_load(path.read_text())
     VALIDATOR.validate(resource)
     ChannelLayerSpec.from_resource(resource)
+
+
+def test_admin_secret_example_is_a_valid_secret() -> None:
+    assert validate(yaml.safe_load(ADMIN_SECRET.read_text()))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_examples_find_their_admin_keys_in_the_example_secret(path: Path) -> None:
+    """Applied together, the examples work: each names the example admin Secret, in its own
+    namespace, and the keys it reads are keys that Secret holds."""
+    spec = ChannelLayerSpec.from_resource(yaml.safe_load(path.read_text()))
+    manifest = yaml.safe_load(ADMIN_SECRET.read_text())
+    assert (spec.admin_secret.name, spec.namespace) == (
+        manifest["metadata"]["name"], manifest["metadata"]["namespace"])
+    held = StoredSecret.from_manifest(manifest).data
+    assert {spec.admin_secret.username_key, spec.admin_secret.password_key} <= held.keys()
 
 
 @pytest.mark.parametrize(("field", "value"), [
