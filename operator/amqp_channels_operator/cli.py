@@ -92,19 +92,23 @@ def _single_document(path: Path) -> dict[str, Any]:
 
 
 def _admin_credentials(spec: ChannelLayerSpec, admin_file: Path | None) -> tuple[str, str]:
-    if admin_file is not None:
-        document = _single_document(admin_file)
-        values = StoredSecret.from_manifest(document).data if "kind" in document \
-            else {str(k): str(v) for k, v in document.items()}
-        user = values.get(spec.admin_secret.username_key)
-        password = values.get(spec.admin_secret.password_key)
-    else:
+    if admin_file is None:
         user = os.environ.get("RABBITMQ_ADMIN_USER")
         password = os.environ.get("RABBITMQ_ADMIN_PASSWORD")
-    if not user or not password:
-        raise OperatorError("admin credentials missing: set RABBITMQ_ADMIN_USER and "
-                            "RABBITMQ_ADMIN_PASSWORD, or pass --admin-file")
-    return user, password
+        if not user or not password:
+            raise OperatorError("admin credentials missing: set RABBITMQ_ADMIN_USER and "
+                                "RABBITMQ_ADMIN_PASSWORD, or pass --admin-file")
+        return user, password
+    document = _single_document(admin_file)
+    values = StoredSecret.from_manifest(document).data if "kind" in document \
+        else {str(k): str(v) for k, v in document.items()}
+    keys = (spec.admin_secret.username_key, spec.admin_secret.password_key)
+    missing = [key for key in keys if not values.get(key)]
+    if missing:
+        raise OperatorError(f"{admin_file}: no admin credentials under key(s) "
+                            f"{', '.join(missing)} (the spec's adminSecretRef keys); "
+                            f"it has {', '.join(sorted(values)) or 'no keys'}")
+    return values[keys[0]], values[keys[1]]
 
 
 def _run_operator(kopf_args: list[str]) -> int:

@@ -68,3 +68,40 @@ def test_missing_admin_credentials_is_a_clear_error(
     assert result.returncode == 1
     assert "RABBITMQ_ADMIN_USER" in result.stderr
     assert result.stdout == ""
+
+
+def test_admin_file_in_the_example_secrets_shape_is_used(
+        make_resource: Callable[..., Resource], tmp_path: Path) -> None:
+    """--admin-file takes the admin Secret's own manifest (examples/admin-secret.yaml with
+    this node's credentials); the environment is not needed."""
+    source = tmp_path / "channellayer.yaml"
+    source.write_text(yaml.safe_dump(make_resource()))
+    manifest = yaml.safe_load((ROOT / "operator" / "examples" / "admin-secret.yaml").read_text())
+    manifest["stringData"] = {"username": "guest", "password": "guest"}
+    admin_file = tmp_path / "admin-secret.yaml"
+    admin_file.write_text(yaml.safe_dump(manifest))
+    result = cli("reconcile", "-f", str(source), "--dry-run", "--admin-file", str(admin_file),
+                 admin=False)
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["kind"] == "Secret"
+
+    manifest["stringData"]["password"] = "wrong"
+    admin_file.write_text(yaml.safe_dump(manifest))
+    refused = cli("reconcile", "-f", str(source), "--dry-run", "--admin-file", str(admin_file),
+                  admin=False)
+    assert refused.returncode == 1  # the file's credentials are the ones sent
+    assert "HTTP 401" in refused.stderr
+
+
+def test_admin_file_without_the_keys_names_the_file_and_the_keys(
+        make_resource: Callable[..., Resource], tmp_path: Path) -> None:
+    source = tmp_path / "channellayer.yaml"
+    source.write_text(yaml.safe_dump(make_resource()))
+    admin_file = tmp_path / "admin.yaml"
+    admin_file.write_text(yaml.safe_dump({"user": "guest", "password": "guest"}))
+    result = cli("reconcile", "-f", str(source), "--admin-file", str(admin_file), admin=False)
+    assert result.returncode == 1
+    assert f"error: {admin_file}: no admin credentials under key(s) username" in result.stderr
+    assert "it has password, user" in result.stderr
+    assert "RABBITMQ_ADMIN_USER" not in result.stderr
+    assert result.stdout == ""
