@@ -27,6 +27,31 @@ def test_crd_has_one_source_the_operator_folder() -> None:
     assert crds(CHART) == [yaml.safe_load(CRD_SOURCE.read_text())]
 
 
+# What kopf (--standalone) and the operator call on the API, per resource; nothing more.
+# kopf lists, watches and merge-patches its resources (finalizer, progress annotations, the
+# status subresource) and posts core/v1 Events; secret_store.py gets, creates, replaces and
+# deletes the Secrets it names.
+NEEDED = {
+    ("amqp-channels.io", "channellayers"): {"list", "watch", "patch"},
+    ("amqp-channels.io", "channellayers/status"): {"patch"},
+    ("", "secrets"): {"get", "create", "update", "delete"},
+    ("", "events"): {"create"},
+}
+
+
+@pytest.mark.parametrize("scenario", ["defaults", "namespaced"])
+def test_rbac_is_exactly_what_the_operator_calls(scenario: str) -> None:
+    """Every served namespace's (Cluster)Role grants exactly NEEDED: no finalizers
+    subresource (no ownerReferences are set), no secret patch, no get on ChannelLayers."""
+    objects = rendered(CHART, scenario)
+    roles = of_kind(objects, "Role") or [r for r in of_kind(objects, "ClusterRole")
+                                         if not r["metadata"]["name"].endswith("-crd-discovery")]
+    for role in roles:
+        granted = {(group, resource): set(rule["verbs"]) for rule in role["rules"]
+                   for group in rule["apiGroups"] for resource in rule["resources"]}
+        assert granted == NEEDED
+
+
 @pytest.mark.parametrize("scenario", ALL)
 def test_no_wildcards_no_secret_listing(scenario: str) -> None:
     """The operator may write and delete the Secrets it names but never list or watch them,
@@ -35,7 +60,7 @@ def test_no_wildcards_no_secret_listing(scenario: str) -> None:
     for rule in rules_of(objects, "ClusterRole") + rules_of(objects, "Role"):
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
         if "secrets" in rule["resources"]:
-            assert set(rule["verbs"]) == {"get", "create", "update", "patch", "delete"}
+            assert not {"list", "watch"} & set(rule["verbs"])
         else:
             assert "delete" not in rule["verbs"]
 
@@ -74,8 +99,8 @@ def test_no_namespace_listed_means_the_release_namespace() -> None:
 
 @pytest.mark.parametrize("scenario", ALL)
 def test_standalone_single_replica_with_kopf_liveness(scenario: str) -> None:
-    """No peering: one replica, replaced (not rolled) so two never run at once; the liveness
-    probe asks kopf's /healthz on the port kopf was told to serve it."""
+    """No peering: one replica, replaced (not rolled) so two never run at once; liveness and
+    readiness ask kopf's /healthz on the port kopf was told to serve it."""
     [deployment] = of_kind(rendered(CHART, scenario), "Deployment")
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}
@@ -83,6 +108,7 @@ def test_standalone_single_replica_with_kopf_liveness(scenario: str) -> None:
     assert container["command"][:3] == ["kopf", "run", "--standalone"]
     assert "--liveness=http://0.0.0.0:8080/healthz" in container["command"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert {"name": "health", "containerPort": 8080, "protocol": "TCP"} in container["ports"]
     assert container["securityContext"]["runAsNonRoot"] is True
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}

@@ -36,25 +36,24 @@ app.kubernetes.io/part-of: amqp-channels
 {{- toYaml (.Values.watch.namespaces | default (list .Release.Namespace)) }}
 {{- end }}
 
-{{/* What kopf needs on ChannelLayers and on the Secrets it writes, in a served namespace. */}}
+{{/* Exactly what kopf and the operator call in a served namespace (kopf never reads one
+     object with get: it lists, watches and merge-patches). */}}
 {{- define "operator.namespacedRules" -}}
 - apiGroups: [amqp-channels.io]
   resources: [channellayers]
-  # watch; patch for kopf's finalizer and progress annotations
-  verbs: [get, list, watch, patch]
+  # list/watch to serve them; patch for kopf's finalizer and progress annotations
+  verbs: [list, watch, patch]
 - apiGroups: [amqp-channels.io]
   resources: [channellayers/status]
-  verbs: [get, patch]
-- apiGroups: [amqp-channels.io]
-  # ownerReferences with blockOwnerDeletion on the written Secret need this
-  resources: [channellayers/finalizers]
-  verbs: [update]
+  # conditions, observedGeneration, made, queueDepths
+  verbs: [patch]
 - apiGroups: [""]
-  # the admin credentials are read; the connection Secret is written, and deleted with its
-  # ChannelLayer (no list or watch: the operator only touches Secrets it names)
+  # the admin and CA Secrets are read; the connection Secret is created, replaced and deleted
+  # with its ChannelLayer (no list or watch: the operator only touches Secrets it names)
   resources: [secrets]
-  verbs: [get, create, update, patch, delete]
-- apiGroups: ["", events.k8s.io]
+  verbs: [get, create, update, delete]
+- apiGroups: [""]
+  # kopf posts core/v1 Events about handler progress and errors
   resources: [events]
   verbs: [create]
 {{- with .Values.rbac.extraRules }}
