@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from amqp_channels.layer.config import LayerConfig
 from amqp_channels.settings import channel_layers_from_env
 
 from .rendering import (
@@ -48,6 +49,23 @@ def env_of(container: dict[str, Any], secrets: dict[str, dict[str, str]]) -> dic
         else:
             assert ref.get("optional"), f"required key {ref['key']} missing"
     return env
+
+
+def files_of(deployment: dict[str, Any], container: dict[str, Any],
+             secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The files the container's Secret volumes would hold, by path; a key the Secret lacks
+    fails the test as it would keep the pod from starting."""
+    volumes = {v["name"]: v["secret"] for v in deployment["spec"]["template"]["spec"]["volumes"]
+               if "secret" in v}
+    files: dict[str, str] = {}
+    for mount in container["volumeMounts"]:
+        if (volume := volumes.get(mount["name"])) is None:
+            continue
+        held = secrets[volume["secretName"]]
+        for item in volume["items"]:
+            assert item["key"] in held, f"Secret {volume['secretName']} has no {item['key']}"
+            files[f"{mount['mountPath']}/{item['path']}"] = held[item["key"]]
+    return files
 
 
 # -- probes -----------------------------------------------------------------------------------
@@ -144,6 +162,36 @@ def test_tls_with_a_connection_secret_mounts_its_ca_crt() -> None:
         assert {"name": "broker-ca", "secret": {
             "secretName": "chat-rabbitmq", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
         } in volumes
+
+
+@pytest.mark.parametrize("source", [
+    pytest.param({"existingSecret": "chat-rabbitmq"}, id="connection-secret"),
+    pytest.param({"hosts": ["rabbit.example.com:5671"], "vhost": "chat", "user": "chat-app",
+                  "passwordSecret": {"name": "chat-rabbitmq"}}, id="plain-values"),
+])
+def test_tls_with_a_public_ca_mounts_nothing(source: dict[str, Any]) -> None:
+    """tls.ca=system: no CA volume and no AMQP_CHANNELS_CA_FILE, so a Secret without ca.crt
+    starts; the layer's amqps:// URL is then checked with the default trust store."""
+    url = "amqps://chat-app:pw@rabbit.example.com:5671/chat"
+    secret = {"AMQP_CHANNELS_URL": url, "password": "pw"}  # no ca.crt
+    values = broker(**source, tls={"enabled": True, "ca": "system"})
+    for deployment, container in containers(render(CHART, values)):
+        assert files_of(deployment, container, {"chat-rabbitmq": secret}) == {}
+        config = channel_layers_from_env(env_of(container, {"chat-rabbitmq": secret}))[
+            "default"]["CONFIG"]
+        assert config == {"hosts": [url]}
+        assert LayerConfig.from_kwargs(**config).ssl is None
+
+
+def test_tls_ca_from_a_secret_is_the_file_the_settings_name() -> None:
+    """The default tls.ca=secret: the mounted file is the Secret's ca.crt, at the path
+    AMQP_CHANNELS_CA_FILE gives the layer."""
+    secret = {"AMQP_CHANNELS_URL": "amqps://u:p@rabbit:5671/v", "ca.crt": "PEM"}
+    values = broker(existingSecret="chat-rabbitmq", tls={"enabled": True})
+    for deployment, container in containers(render(CHART, values)):
+        files = files_of(deployment, container, {"chat-rabbitmq": secret})
+        config = channel_layers_from_env(env_of(container, {"chat-rabbitmq": secret}))
+        assert files == {config["default"]["CONFIG"]["ssl"]["cafile"]: "PEM"}
 
 
 def test_no_ca_file_without_tls() -> None:
@@ -284,6 +332,11 @@ def broker(**source: Any) -> dict[str, Any]:
                  ["at '/workers/0': missing property 'channels'"], id="worker-without-channels"),
     pytest.param(minimal(workers=[{"name": "Mail", "channels": ["m"]}]),
                  ["at '/workers/0/name'"], id="worker-name-not-dns"),
+    pytest.param(broker(existingSecret="s", tls={"enabled": True, "ca": "system",
+                                                 "caSecret": "ca"}),
+                 ["at '/broker/tls/caSecret'"], id="ca-secret-with-system-ca"),
+    pytest.param(broker(existingSecret="s", tls={"enabled": True, "ca": "none"}),
+                 ["at '/broker/tls/ca'"], id="unknown-ca-source"),
     pytest.param(minimal(daphne={"asgiApplication": "a.asgi:app", "replica": 2}),
                  ["additional properties 'replica' not allowed"], id="misspelled-key"),
 ])

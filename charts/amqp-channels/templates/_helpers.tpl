@@ -44,10 +44,12 @@ app.kubernetes.io/part-of: {{ include "amqp-channels.name" . }}
 {{- end }}
 {{- end }}
 
-{{/* The Secret holding the broker's CA, or "" when no CA is mounted (system CAs). */}}
+{{/* The Secret holding the broker's CA, or "" when no CA is mounted: no TLS, or
+     tls.ca=system (a certificate from a public CA, checked with the image's trust store). */}}
 {{- define "amqp-channels.caSecret" -}}
-{{- if .Values.broker.tls.enabled }}
-{{- .Values.broker.tls.caSecret | default (include "amqp-channels.brokerSecret" .) }}
+{{- $tls := .Values.broker.tls }}
+{{- if and $tls.enabled (ne ($tls.ca | default "secret") "system") }}
+{{- $tls.caSecret | default (include "amqp-channels.brokerSecret" .) }}
 {{- end }}
 {{- end }}
 
