@@ -97,9 +97,10 @@ def containers(objects: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], 
 
 
 def refusal(chart: str, values: dict[str, Any]) -> str:
-    """The schema's message when Helm refuses ``values``; fails the test if it accepts them."""
+    """The message when Helm refuses ``values`` (the schema's, or a template's ``fail``);
+    fails the test if it accepts them."""
     try:
         render(chart, values)
-    except helm.HelmValuesError as refused:
+    except (helm.HelmValuesError, helm.HelmRenderError) as refused:
         return str(refused)
     raise AssertionError(f"{chart} accepted {values!r}")

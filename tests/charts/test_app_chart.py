@@ -332,6 +332,25 @@ def broker(**source: Any) -> dict[str, Any]:
                  ["at '/workers/0': missing property 'channels'"], id="worker-without-channels"),
     pytest.param(minimal(workers=[{"name": "Mail", "channels": ["m"]}]),
                  ["at '/workers/0/name'"], id="worker-name-not-dns"),
+    pytest.param(minimal(workers=[{"name": "mail", "channels": ["a"]},
+                                  {"name": "mail", "channels": ["b"]}]),
+                 ['workers[1].name "mail" repeats workers[0].name'], id="duplicate-worker"),
+    pytest.param(minimal(daphne={"asgiApplication": "a.asgi:app", "autoscaling": {
+                     "enabled": True, "minReplicas": 5, "maxReplicas": 3}}),
+                 ["daphne.autoscaling: minReplicas 5 exceeds maxReplicas 3"],
+                 id="autoscaling-min-above-max"),
+    pytest.param(minimal(workers=[{"name": "mail", "channels": ["a"],
+                                   "autoscaling": {"enabled": True, "minReplicas": 6}}]),
+                 ["workers[0] (mail).autoscaling: minReplicas 6 exceeds maxReplicas 5"],
+                 id="worker-min-above-default-max"),
+    pytest.param(minimal(daphne={"asgiApplication": "a.asgi:app", "preStopSleepSeconds": 45}),
+                 ["daphne: preStopSleepSeconds 45 must be less than "
+                  "terminationGracePeriodSeconds 45"], id="pre-stop-fills-the-grace-period"),
+    pytest.param(broker(channelLayer="chat", prefix="chat"),
+                 ["broker.prefix cannot go with broker.channelLayer or broker.operatorSecret"],
+                 id="prefix-with-channel-layer"),
+    pytest.param(broker(operatorSecret="chat-amqp-channels", prefix="chat"),
+                 ["broker.prefix cannot go with"], id="prefix-with-operator-secret"),
     pytest.param(broker(existingSecret="s", tls={"enabled": True, "ca": "system",
                                                  "caSecret": "ca"}),
                  ["at '/broker/tls/caSecret'"], id="ca-secret-with-system-ca"),
@@ -342,7 +361,8 @@ def broker(**source: Any) -> dict[str, Any]:
 ])
 def test_schema_refuses_wrong_values_saying_where(values: dict[str, Any],
                                                   words: list[str]) -> None:
-    """An install with wrong values fails before anything renders, naming the key."""
+    """An install with wrong values fails before anything renders, naming the key (the
+    schema per key; the templates across keys: duplicates, min > max, prefix ignored)."""
     message = refusal(CHART, values)
     assert [word for word in words if word not in message] == [], message
 

@@ -85,15 +85,35 @@ app.kubernetes.io/part-of: {{ include "amqp-channels.name" . }}
 {{- end }}
 {{- end }}
 
-{{/* Every Deployment: Daphne, then one per worker with workerDefaults filled in. */}}
+{{/* Every Deployment: Daphne, then one per worker with workerDefaults filled in. Refuses
+     what the schema cannot see across keys and would break the install or be ignored. */}}
 {{- define "amqp-channels.components" -}}
+{{- $b := .Values.broker }}
+{{- if and $b.prefix (or $b.channelLayer $b.operatorSecret) }}
+{{- fail "broker.prefix cannot go with broker.channelLayer or broker.operatorSecret: the operator's Secret holds AMQP_CHANNELS_LAYERS, which sets the prefix (the ChannelLayer's spec.prefix); remove broker.prefix" }}
+{{- end }}
 {{- $daphne := deepCopy .Values.daphne }}
 {{- $_ := set $daphne "component" "daphne" }}
+{{- $_ := set $daphne "key" "daphne" }}
 {{- $all := list $daphne }}
-{{- range .Values.workers }}
+{{- $names := dict }}
+{{- range $i, $entry := .Values.workers }}
+{{- if hasKey $names .name }}
+{{- fail (printf "workers[%d].name %q repeats workers[%d].name: each worker is a Deployment named after it" $i .name (get $names .name)) }}
+{{- end }}
+{{- $_ := set $names .name $i }}
 {{- $worker := mergeOverwrite (deepCopy $.Values.workerDefaults) (deepCopy .) }}
 {{- $_ := set $worker "component" (printf "worker-%s" .name) }}
+{{- $_ := set $worker "key" (printf "workers[%d] (%s)" $i .name) }}
 {{- $all = append $all $worker }}
+{{- end }}
+{{- range $all }}
+{{- if and .autoscaling.enabled (gt (int .autoscaling.minReplicas) (int .autoscaling.maxReplicas)) }}
+{{- fail (printf "%s.autoscaling: minReplicas %d exceeds maxReplicas %d" .key (int .autoscaling.minReplicas) (int .autoscaling.maxReplicas)) }}
+{{- end }}
+{{- if and .preStopSleepSeconds (ge (int .preStopSleepSeconds) (int .terminationGracePeriodSeconds)) }}
+{{- fail (printf "%s: preStopSleepSeconds %d must be less than terminationGracePeriodSeconds %d (the pod is killed before it can drain)" .key (int .preStopSleepSeconds) (int .terminationGracePeriodSeconds)) }}
+{{- end }}
 {{- end }}
 {{- toYaml $all }}
 {{- end }}
