@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from amqp_channels.amqp.url import parse_url
 from amqp_channels.layer.config import LayerConfig
 from amqp_channels.settings import channel_layers_from_env
 
@@ -162,6 +163,18 @@ def test_tls_with_a_connection_secret_mounts_its_ca_crt() -> None:
         assert {"name": "broker-ca", "secret": {
             "secretName": "chat-rabbitmq", "items": [{"key": "ca.crt", "path": "ca.crt"}]}
         } in volumes
+
+
+@pytest.mark.parametrize("vhost", ["/", "chat room", "a+b/c", "ünï"])
+def test_plain_values_vhost_reaches_the_layer_unchanged(vhost: str) -> None:
+    """Whatever the vhost's characters, the URL the chart builds parses back to it."""
+    values = broker(hosts=["rabbit:5672"], vhost=vhost, user="chat-app.1_~",
+                    passwordSecret={"name": "pw"})
+    for _deployment, container in containers(render(CHART, values)):
+        [url] = channel_layers_from_env(env_of(container, {"pw": {"password": "s"}}))[
+            "default"]["CONFIG"]["hosts"]
+        params = parse_url(url, heartbeat=60)
+        assert (params.vhost, params.username, params.password) == (vhost, "chat-app.1_~", "s")
 
 
 @pytest.mark.parametrize("source", [
@@ -332,6 +345,10 @@ def broker(**source: Any) -> dict[str, Any]:
                  ["at '/workers/0': missing property 'channels'"], id="worker-without-channels"),
     pytest.param(minimal(workers=[{"name": "Mail", "channels": ["m"]}]),
                  ["at '/workers/0/name'"], id="worker-name-not-dns"),
+    pytest.param(broker(hosts=["rabbit:5672"], user="chat app", passwordSecret={"name": "p"}),
+                 ["at '/broker/user'"], id="user-with-space"),
+    pytest.param(broker(hosts=["rabbit:5672"], user="chat@corp", passwordSecret={"name": "p"}),
+                 ["at '/broker/user'"], id="user-with-at-sign"),
     pytest.param(minimal(workers=[{"name": "mail", "channels": ["a"]},
                                   {"name": "mail", "channels": ["b"]}]),
                  ['workers[1].name "mail" repeats workers[0].name'], id="duplicate-worker"),

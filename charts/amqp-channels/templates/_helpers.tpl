@@ -68,9 +68,12 @@ app.kubernetes.io/part-of: {{ include "amqp-channels.name" . }}
 - name: AMQP_CHANNELS_PASSWORD
   valueFrom:
     secretKeyRef: {name: {{ $b.passwordSecret.name | quote }}, key: {{ $b.passwordSecret.key | quote }}}
+{{- /* user: URL-safe by the schema. vhost: urlquery escapes for a query string, where a
+     space becomes "+"; in a path "+" is a plus, so it becomes %20 (a real "+" is %2B). */}}
+{{- $vhost := urlquery $b.vhost | replace "+" "%20" }}
 {{- $urls := list }}
 {{- range $b.hosts }}
-{{- $urls = append $urls (printf "%s://%s:$(AMQP_CHANNELS_PASSWORD)@%s/%s" (ternary "amqps" "amqp" $b.tls.enabled) (urlquery $b.user) . (urlquery $b.vhost)) }}
+{{- $urls = append $urls (printf "%s://%s:$(AMQP_CHANNELS_PASSWORD)@%s/%s" (ternary "amqps" "amqp" $b.tls.enabled) $b.user . $vhost) }}
 {{- end }}
 - name: AMQP_CHANNELS_URL
   value: {{ join "," $urls | quote }}
