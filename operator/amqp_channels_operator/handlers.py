@@ -22,7 +22,7 @@ import kopf
 
 from . import GROUP, PLURAL, VERSION
 from .connection_secret import StoredSecret
-from .desired import desired_state
+from .desired import DesiredState, desired_state
 from .errors import InvalidSpec, OperatorError, Temporary
 from .management import Management
 from .reconcile import queue_depths, reconcile, remove, remove_stale
@@ -31,6 +31,10 @@ from .spec import ChannelLayerSpec
 
 TIMER_INTERVAL = 60.0
 MAX_BACKOFF = 300.0
+# Deletion waits this many retries (10+20+40 s) for a missing admin or CA Secret, then lets
+# the resource go: in a namespace being deleted those Secrets go first, and a finalizer
+# waiting for them would block the namespace forever.
+DELETE_SECRET_RETRIES = 3
 FINALIZER = f"{GROUP}/finalizer"
 
 
@@ -115,21 +119,47 @@ def _reconcile(spec: Any, meta: Any, status: Any, patch: kopf.Patch, logger: Log
 @kopf.on.delete(GROUP, VERSION, PLURAL)
 def delete_handler(spec: Any, meta: Any, status: Any, patch: kopf.Patch, logger: Logger,
                    retry: int = 0, **_: Any) -> None:
-    """Remove the policies, the user and (unless KeepVhost) the vhost, then the Secret."""
+    """Remove the policies, the user and (unless KeepVhost) the vhost, then the Secret.
+
+    Without the admin credentials (their Secret stays missing for DELETE_SECRET_RETRIES
+    retries) the broker is left as it is, with a warning naming what remains there."""
     with _reported(meta, status, patch, retry):
         layer = _spec(spec, meta)
-        api = dependencies.connect(layer, dependencies.secrets)
         keep_vhost = layer.deletion_policy == "KeepVhost"
         desired = desired_state(layer)
         # What the last run made under older names, if the spec was renamed since.
         before = (status or {}).get("made") or {}
-        changes = remove_stale(api, before, desired, keep_vhost=keep_vhost)
-        changes += remove(api, desired, keep_vhost=keep_vhost)
+        try:
+            api = dependencies.connect(layer, dependencies.secrets)
+        except MissingSecret as exc:
+            if retry < DELETE_SECRET_RETRIES:
+                raise
+            logger.warning(f"{exc}: giving up on the broker after {retry} retries; left on "
+                           f"{layer.management_url}: {_left_behind(desired, before, keep_vhost)}")
+            changes = []
+        else:
+            changes = remove_stale(api, before, desired, keep_vhost=keep_vhost)
+            changes += remove(api, desired, keep_vhost=keep_vhost)
         for secret in dict.fromkeys([before.get("secret"), layer.secret_name]):
             if secret and dependencies.secrets.delete(layer.namespace, secret):
                 changes.append(f"deleted secret {secret}")
         for change in changes:
             logger.info(change)
+
+
+def _left_behind(desired: DesiredState, before: dict[str, Any], keep_vhost: bool) -> str:
+    """What a deletion without the broker leaves there (also older names), in words."""
+    users = dict.fromkeys([before.get("user"), desired.user])
+    vhosts = dict.fromkeys([before.get("vhost"), desired.vhost])
+    policies = dict.fromkeys([*(before.get("policies") or []),
+                              *(p.name for p in desired.policies)])
+    parts = [f"user(s) {', '.join(u for u in users if u)}"]
+    if keep_vhost:
+        parts.append(f"policies {', '.join(policies)} (vhost kept by deletionPolicy)")
+    else:
+        parts.append(f"vhost(s) {', '.join(v for v in vhosts if v)} with policies "
+                     f"{', '.join(policies)}")
+    return "; ".join(parts)
 
 
 def backoff(retry: int) -> float:

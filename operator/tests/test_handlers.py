@@ -9,7 +9,7 @@ from typing import Any
 
 import kopf
 import pytest
-from conftest import NAMESPACE, MemorySecrets
+from conftest import ADMIN_SECRET, NAMESPACE, MemorySecrets
 
 from amqp_channels_operator import handlers
 from amqp_channels_operator.management import Management
@@ -147,3 +147,28 @@ def test_missing_admin_secret_is_retried(make_resource: Callable[..., Resource])
     resource["spec"]["management"]["adminSecretRef"]["name"] = "not-there-yet"
     with pytest.raises(kopf.TemporaryError, match="not-there-yet"):
         call(handlers.reconcile_handler, resource)
+
+
+def test_delete_without_the_admin_secret_gives_up_after_bounded_retries(
+        make_resource: Callable[..., Resource], secrets: MemorySecrets, admin: Management,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """In a namespace being deleted the admin Secret may go first: deletion retries a few
+    times, then releases the finalizer (returns), deletes the connection Secret and warns
+    naming what stays on the broker, instead of blocking the namespace forever."""
+    resource = make_resource()
+    spec = ChannelLayerSpec.from_resource(resource)
+    resource["status"] = call(handlers.reconcile_handler, resource)["status"]
+    secrets.delete(NAMESPACE, ADMIN_SECRET)
+
+    for retry in range(handlers.DELETE_SECRET_RETRIES):
+        with pytest.raises(kopf.TemporaryError, match=f"{ADMIN_SECRET} does not exist"):
+            call(handlers.delete_handler, resource, retry=retry)
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        call(handlers.delete_handler, resource, retry=handlers.DELETE_SECRET_RETRIES)
+
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "giving up on the broker" in warning
+    assert f"user(s) {spec.user}" in warning and f"vhost(s) {spec.vhost}" in warning
+    assert f"{spec.prefix}.channel-limits" in warning
+    assert secrets.read(NAMESPACE, spec.secret_name) is None
+    assert admin.get(admin.vhost_path(spec.vhost)) is not None  # left, as the warning says
