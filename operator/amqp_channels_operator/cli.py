@@ -111,12 +111,30 @@ def _admin_credentials(spec: ChannelLayerSpec, admin_file: Path | None) -> tuple
     return values[keys[0]], values[keys[1]]
 
 
-def _run_operator(kopf_args: list[str]) -> int:
+HANDLERS = "amqp_channels_operator.handlers"
+LIVENESS = "http://0.0.0.0:8080/healthz"  # the chart's operator.healthPort default
+
+
+def kopf_arguments(extra: list[str]) -> list[str]:
+    """``kopf run`` arguments: the chart's defaults (one replica without peering, kopf's
+    /healthz on port 8080, every namespace) unless ``extra`` says otherwise; ``--liveness=``
+    (empty) turns the endpoint off, ``--peering NAME`` replaces ``--standalone``."""
+    # "--name=value" and "--name value" name --name; "-nvalue" and "-n value" name -n
+    given = {a.split("=", 1)[0] if a.startswith("--") else a[:2]
+             for a in extra if a.startswith("-")}
+    defaults = []
+    if not given & {"--standalone", "--peering", "-P"}:
+        defaults.append("--standalone")
+    if not given & {"--all-namespaces", "-A", "--namespace", "-n"}:
+        defaults.append("--all-namespaces")
+    if not given & {"--liveness", "-L"}:
+        defaults.append(f"--liveness={LIVENESS}")
+    return [*defaults, "-m", HANDLERS, *extra]
+
+
+def _run_operator(extra: list[str]) -> int:
     """``kopf run`` on our handlers; e.g. ``run --all-namespaces`` or ``run -n apps``."""
     from kopf.cli import main as kopf_main
 
-    if not any(a in ("-A", "--all-namespaces") or a.startswith(("-n", "--namespace"))
-               for a in kopf_args):
-        kopf_args = [*kopf_args, "--all-namespaces"]
-    kopf_main(["run", "--module", "amqp_channels_operator.handlers", *kopf_args])
+    kopf_main(["run", *kopf_arguments(extra)])
     return 0

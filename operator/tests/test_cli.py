@@ -10,9 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from amqp_channels_operator.cli import LIVENESS, kopf_arguments
 from amqp_channels_operator.management import Management
+from tests.charts.rendering import of_kind, rendered
 
 ROOT = Path(__file__).resolve().parents[2]
 Resource = dict[str, Any]
@@ -105,3 +108,31 @@ def test_admin_file_without_the_keys_names_the_file_and_the_keys(
     assert "it has password, user" in result.stderr
     assert "RABBITMQ_ADMIN_USER" not in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("extra, expected", [
+    pytest.param([], ["--standalone", "--all-namespaces", f"--liveness={LIVENESS}"],
+                 id="defaults"),
+    pytest.param(["--namespace=apps"], ["--standalone", f"--liveness={LIVENESS}",
+                                        "--namespace=apps"], id="namespace"),
+    pytest.param(["-n", "apps", "-napps2"], ["--standalone", f"--liveness={LIVENESS}", "-n",
+                                             "apps", "-napps2"], id="short-namespaces"),
+    pytest.param(["--liveness=", "--peering", "ours"],
+                 ["--all-namespaces", "--liveness=", "--peering", "ours"], id="overridden"),
+])
+def test_run_adds_the_charts_defaults_unless_given(extra: list[str],
+                                                   expected: list[str]) -> None:
+    """``run`` (the image's entry) passes kopf what the chart passes, unless told otherwise."""
+    arguments = kopf_arguments(extra)
+    assert arguments[arguments.index("-m"):][:2] == ["-m", "amqp_channels_operator.handlers"]
+    assert [a for a in arguments if a not in ("-m", "amqp_channels_operator.handlers")] == \
+        expected
+
+
+def test_run_and_the_chart_start_kopf_alike() -> None:
+    """The Dockerfile's ``run --all-namespaces`` and the chart's default command give kopf
+    the same arguments."""
+    [deployment] = of_kind(rendered("amqp-channels-operator", "defaults"), "Deployment")
+    command = deployment["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert command[:2] == ["kopf", "run"]
+    assert sorted(command[2:]) == sorted(kopf_arguments(["--all-namespaces"]))
