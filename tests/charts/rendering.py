@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,39 @@ def containers(objects: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], 
     for deployment in of_kind(objects, "Deployment"):
         for container in deployment["spec"]["template"]["spec"]["containers"]:
             yield deployment, container
+
+
+def env_of(container: dict[str, Any], secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The environment Kubernetes would give ``container``: secretKeyRefs read from
+    ``secrets``, missing optional keys left out, ``$(VAR)`` expanded from earlier entries."""
+    env: dict[str, str] = {}
+    for entry in container["env"]:
+        if "value" in entry:
+            env[entry["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], entry["value"])
+            continue
+        ref = entry["valueFrom"]["secretKeyRef"]
+        if ref["key"] in secrets[ref["name"]]:
+            env[entry["name"]] = secrets[ref["name"]][ref["key"]]
+        else:
+            assert ref.get("optional"), f"required key {ref['key']} missing"
+    return env
+
+
+def files_of(deployment: dict[str, Any], container: dict[str, Any],
+             secrets: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The files the container's Secret volumes would hold, by path; a key the Secret lacks
+    fails the test as it would keep the pod from starting."""
+    volumes = {v["name"]: v["secret"] for v in deployment["spec"]["template"]["spec"]["volumes"]
+               if "secret" in v}
+    files: dict[str, str] = {}
+    for mount in container["volumeMounts"]:
+        if (volume := volumes.get(mount["name"])) is None:
+            continue
+        held = secrets[volume["secretName"]]
+        for item in volume["items"]:
+            assert item["key"] in held, f"Secret {volume['secretName']} has no {item['key']}"
+            files[f"{mount['mountPath']}/{item['path']}"] = held[item["key"]]
+    return files
 
 
 def refusal(chart: str, values: dict[str, Any]) -> str:

@@ -3,7 +3,6 @@ security, optional objects) and which wrong values its schema refuses."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -15,6 +14,8 @@ from amqp_channels.settings import channel_layers_from_env
 from .rendering import (
     RELEASE,
     containers,
+    env_of,
+    files_of,
     named,
     notes,
     of_kind,
@@ -34,39 +35,6 @@ CA_PATH = "/etc/amqp-channels/tls/ca.crt"
 def minimal(**changes: Any) -> dict[str, Any]:
     """The defaults scenario with top-level keys replaced."""
     return {**values_of(scenarios(CHART)[0].with_name("defaults-values.yaml")), **changes}
-
-
-def env_of(container: dict[str, Any], secrets: dict[str, dict[str, str]]) -> dict[str, str]:
-    """The environment Kubernetes would give ``container``: secretKeyRefs read from
-    ``secrets``, missing optional keys left out, ``$(VAR)`` expanded from earlier entries."""
-    env: dict[str, str] = {}
-    for entry in container["env"]:
-        if "value" in entry:
-            env[entry["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env[m.group(1)], entry["value"])
-            continue
-        ref = entry["valueFrom"]["secretKeyRef"]
-        if ref["key"] in secrets[ref["name"]]:
-            env[entry["name"]] = secrets[ref["name"]][ref["key"]]
-        else:
-            assert ref.get("optional"), f"required key {ref['key']} missing"
-    return env
-
-
-def files_of(deployment: dict[str, Any], container: dict[str, Any],
-             secrets: dict[str, dict[str, str]]) -> dict[str, str]:
-    """The files the container's Secret volumes would hold, by path; a key the Secret lacks
-    fails the test as it would keep the pod from starting."""
-    volumes = {v["name"]: v["secret"] for v in deployment["spec"]["template"]["spec"]["volumes"]
-               if "secret" in v}
-    files: dict[str, str] = {}
-    for mount in container["volumeMounts"]:
-        if (volume := volumes.get(mount["name"])) is None:
-            continue
-        held = secrets[volume["secretName"]]
-        for item in volume["items"]:
-            assert item["key"] in held, f"Secret {volume['secretName']} has no {item['key']}"
-            files[f"{mount['mountPath']}/{item['path']}"] = held[item["key"]]
-    return files
 
 
 # -- probes -----------------------------------------------------------------------------------
