@@ -20,6 +20,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / "charts"
 KUBERNETES_VERSION = "1.37.0"  # the newest the installed kubernetes-validate knows
+OLDEST_KUBERNETES = "1.30.0"  # the charts' kubeVersion floor (preStop.sleep needs 1.30)
 RELEASE, NAMESPACE = "chat", "apps"
 # Kinds the Kubernetes schemas cannot know: our own resources, checked by their CRD instead.
 CUSTOM_KINDS = frozenset({("amqp-channels.io/v1alpha1", "ChannelLayer")})
@@ -70,13 +71,15 @@ def crds(chart: str) -> list[dict[str, Any]]:
 
 
 def validate(obj: dict[str, Any]) -> bool:
-    """Check ``obj`` against the Kubernetes schemas (strict: unknown fields are errors).
+    """Check ``obj`` against the Kubernetes schemas of the newest and the oldest version the
+    charts support (strict: unknown fields are errors).
 
     Returns False for a custom kind that it skipped on purpose; raises on anything invalid
     or unknown."""
     if (obj.get("apiVersion"), obj.get("kind")) in CUSTOM_KINDS:
         return False
-    kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+    for version in (KUBERNETES_VERSION, OLDEST_KUBERNETES):
+        kubernetes_validate.validate(obj, version, strict=True)
     return True
 
 
