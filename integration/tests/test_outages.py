@@ -23,7 +23,7 @@ ATTEMPT = 8.0  # one say: longer than the site's send_timeout (5 s), so errors a
 LISTEN = 3.0  # the listener: once the speaker heard itself, a delivery takes milliseconds
 # After the broker is back: the layer's next reconnect comes within its capped backoff
 # (5 s with jitter, <= 7.5 s), plus at most one say lost to a not yet re-bound inbox
-# (LISTEN + 0.5 s): about 11 s at worst; measured 3.1-4.3 s (4 runs, 2 shared cores).
+# (LISTEN + 0.5 s): about 11 s at worst; measured 3.1-4.8 s (5 runs, 2 shared cores).
 BACK_WITHIN = 15.0
 
 
