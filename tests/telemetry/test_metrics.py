@@ -87,6 +87,52 @@ async def test_dropped_messages_are_counted_by_reason(
                  **{"amqp_channels.drop.reason": "foreign"}) == 1
 
 
+def dropped(otel: Otel, reason: str) -> float:
+    return total(otel, "amqp_channels.dropped.messages", **{"amqp_channels.drop.reason": reason})
+
+
+async def test_expired_messages_are_counted(make_traced_layer: LayerFactory,
+                                            otel: Otel) -> None:
+    """A message left unread past ``expiry`` in a process's buffer is dropped by the sweep
+    and counted with reason 'expired'."""
+    layer = make_traced_layer(expiry=1)
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "unread"})
+    await eventually(lambda: layer.stats.dropped["expired"] == 1, timeout=TIMEOUT)
+    assert dropped(otel, "expired") == 1
+
+
+async def test_a_full_group_member_is_counted(make_traced_layer: LayerFactory,
+                                              otel: Otel) -> None:
+    """A group member at capacity misses a group message: reason 'group-member-full'."""
+    layer = make_traced_layer(capacity=1)
+    full, free = await layer.new_channel(), await layer.new_channel()
+    for member in (full, free):
+        await layer.group_add("telemetry-busy", member)
+    await layer.group_send("telemetry-busy", {"type": "first"})
+    await receive(layer, free)
+    await layer.group_send("telemetry-busy", {"type": "second"})  # `full` holds "first"
+    await receive(layer, free)
+    assert layer.stats.dropped["group-member-full"] == 1
+    assert dropped(otel, "group-member-full") == 1
+
+
+async def test_reconnects_are_counted(own_rabbitmq: RabbitMQNode, make_own_layer: LayerFactory,
+                                      otel: Otel) -> None:
+    """The broker closes the layer's connection: once it is back, one reconnect is
+    reported (the first connect is not one)."""
+    layer = make_own_layer(meter_provider=otel.meter_provider)
+    await layer.new_channel()  # connects
+    link = layer._state().link
+    assert total(otel, "amqp_channels.reconnects") == 0
+    generation = link.generation
+    await asyncio.to_thread(own_rabbitmq.close_all_connections)
+    await eventually(lambda: link.generation > generation, timeout=TIMEOUT)
+    await link.ready(TIMEOUT)
+    await eventually(lambda: layer.stats.reconnects == 1, timeout=TIMEOUT)
+    assert total(otel, "amqp_channels.reconnects") == 1
+
+
 
 async def queue_gone(url: str, queue: str) -> bool:
     """Wait until ``queue`` no longer exists (an exclusive queue goes soon after its
