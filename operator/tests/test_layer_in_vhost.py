@@ -114,3 +114,37 @@ async def test_layer_is_refused_outside_its_prefix(
     assert "queue 'elsewhere.inbox." in str(refused.value)
     assert (refused.value.user, refused.value.vhost) == (
         resource["metadata"]["name"], resource["spec"]["vhost"])
+
+
+async def test_expired_normal_channel_messages_are_dead_lettered(
+        make_resource: Callable[..., Resource], admin: Management, prefix: str,
+        layers: list[AMQPChannelLayer]) -> None:
+    """spec.channels.deadLetter.exchange puts dead-letter-exchange on the channel policy: a
+    message nobody read within expiry lands in a queue bound to that exchange, marked as
+    expired from its channel's queue."""
+    exchange = f"{prefix}.dead-letters"
+    resource = make_resource(channels={"expiry": 1, "capacity": 5,
+                                       "deadLetter": {"exchange": exchange}})
+    secret = provision(resource, admin)
+    vhost, queue = resource["spec"]["vhost"], f"{prefix}.channel.dl-work"
+    policy = admin.get(admin.policy_path(vhost, f"{prefix}.channel-limits"))
+    assert policy["definition"]["dead-letter-exchange"] == exchange
+
+    # What the broker's owner sets up to keep dead letters (the layer's user may not).
+    dead = f"{prefix}.dead"
+    admin.put(f"/api/exchanges/{vhost}/{exchange}", {"type": "fanout", "durable": True})
+    admin.put(f"/api/queues/{vhost}/{dead}", {"durable": True})
+    admin.request("POST", f"/api/bindings/{vhost}/e/{exchange}/q/{dead}", {"routing_key": ""})
+
+    layer = from_secret(secret, layers)
+    await layer.send("dl-work", {"type": "job"})  # nobody receives "dl-work"
+    got: list[Any] = []
+
+    def take_one() -> bool:  # the management API's get: no statistics lag
+        got.extend(admin.request("POST", f"/api/queues/{vhost}/{dead}/get", {
+            "count": 1, "ackmode": "ack_requeue_false", "encoding": "base64"}))
+        return bool(got)
+
+    wait_until(take_one, f"a dead letter in {dead}")
+    [death, *_] = got[0]["properties"]["headers"]["x-death"]
+    assert (death["reason"], death["queue"]) == ("expired", queue)
