@@ -45,6 +45,17 @@ class Otel:
     def finished(self, name: str | None = None) -> list[ReadableSpan]:
         return [s for s in self.spans.get_finished_spans() if name is None or s.name == name]
 
+    async def wait_finished(self, name: str, count: int = 1, timeout: float = 5.0
+                            ) -> list[ReadableSpan]:
+        """The spans called ``name`` once ``count`` of them ended (a span ends after the
+        handler inside it has told the test it ran); bounded by ``timeout``."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(spans := self.finished(name)) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                break
+            await asyncio.sleep(0.01)
+        return spans
+
     def metric_points(self, name: str) -> list[Any]:
         data = self.metrics.get_metrics_data()
         return [point for resource in (data.resource_metrics if data else ())

@@ -34,7 +34,7 @@ async def test_send_links_the_process_span_to_the_producer_span(
     assert await handled(consumer) == {"type": "test.message", "n": 1}
 
     [producer] = otel.finished("send specific.*!*")
-    [process] = otel.finished("process specific.*!*")
+    [process] = await otel.wait_finished("process specific.*!*")
     token = consumer.channel_name.split("!")[0].rsplit(".", 1)[-1]
     assert producer.kind == SpanKind.PRODUCER
     assert dict(producer.attributes) == {
@@ -62,7 +62,7 @@ async def test_trace_parent_makes_the_process_span_a_child(
     await handled(consumer)
 
     [producer] = otel.finished("send specific.*!*")
-    [process] = otel.finished("process specific.*!*")
+    [process] = await otel.wait_finished("process specific.*!*")
     assert process.context.trace_id == producer.context.trace_id
     assert process.parent is not None and process.parent.span_id == producer.context.span_id
 
@@ -101,7 +101,7 @@ async def test_a_sync_consumer_handler_runs_inside_its_process_span(
     sends = {s.attributes["asgi.channel"]: s for s in otel.finished("send specific.*!*")}
     producer, forwarded = sends.pop(consumer.channel_name), sends.pop(forward)
     assert not sends
-    [process] = otel.finished("process specific.*!*")
+    [process] = await otel.wait_finished("process specific.*!*")
     [frame_out] = otel.finished("websocket.send")
     assert seen["thread"] != threading.get_ident()  # not the event loop's thread
     assert seen["span"] == process.context.span_id
@@ -155,7 +155,7 @@ async def test_group_send_gives_one_process_span_per_member(
     [producer] = otel.finished("group_send room-7")
     assert producer.attributes["messaging.destination.name"].endswith(".groups")
     assert producer.attributes["messaging.rabbitmq.destination.routing_key"] == "room-7"
-    processes = otel.finished("process room-7")
+    processes = await otel.wait_finished("process room-7", count=3)
     assert len(processes) == 3
     assert {p.attributes["asgi.channel"] for p in processes} == \
         {m.channel_name for m in members}
@@ -209,7 +209,7 @@ async def test_sync_publisher_injects_the_trace_context(
     finally:
         publisher.close()
     [producer] = otel.finished("send specific.*!*")
-    [process] = otel.finished("process specific.*!*")
+    [process] = await otel.wait_finished("process specific.*!*")
     assert [link.context.span_id for link in process.links] == [producer.context.span_id]
     assert process.attributes["messaging.message.id"] == \
         producer.attributes["messaging.message.id"]
