@@ -77,19 +77,19 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         with self.telemetry.producer("send", channel, exchange="",
                                      routing_key=routing_key) as outgoing:
             try:
-                await self._send(channel, message, outgoing)
+                await self._send(channel, routing_key, message, outgoing)
             except ChannelFull:
                 self.stats.channel_full += 1  # only here: group_send never raises it
                 raise
 
-    async def _send(self, channel: str, message: dict[str, Any],
+    async def _send(self, channel: str, routing_key: str, message: dict[str, Any],
                     outgoing: Outgoing | None) -> None:
         body = self.codec.encode(message)
         state = self._state()
         if "!" not in channel:
             await state.publish("", body, {}, normal_channel=channel, outgoing=outgoing)
             return
-        if state.inbox.owns(channel):
+        if routing_key == state.inbox.queue:
             # Our own process-specific channel: hand it over locally, as a copy.
             if state.inbox.is_full(channel):
                 raise ChannelFull(f"channel {channel} is at capacity")
@@ -98,8 +98,7 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                                 else outgoing.delivered_locally(channel))
             self.stats.sent += 1
             return
-        queue = inbox_queue(self.prefix, inbox_token(channel))
-        await state.publish(queue, body, {CHANNEL_HEADER: channel}, outgoing=outgoing)
+        await state.publish(routing_key, body, {CHANNEL_HEADER: channel}, outgoing=outgoing)
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next message on ``channel``; waits until one arrives (cancellation-safe)."""
