@@ -114,11 +114,15 @@ class Link:
                 self.connection_lost(ConnectionError("publisher channel closed"))
                 return
             try:
-                self.publisher = await connection.channel(publisher_confirms=True,
-                                                          timeout=timeout)
-                self.publisher.on_return = self.on_return
+                self.publisher = await self._open_publisher(connection, timeout)
             except (AMQPError, ConnectionError, TimeoutError) as exc:
                 self.connection_lost(exc)
+
+    async def _open_publisher(self, connection: amqp.Connection, timeout: float
+                              ) -> amqp.Channel:
+        publisher = await connection.channel(publisher_confirms=True, timeout=timeout)
+        publisher.on_return = self.on_return
+        return publisher
 
     async def open_channel(self, **kwargs: Any) -> amqp.Channel:
         """A new AMQP channel on the live connection (for consumers and risky declares).
@@ -187,9 +191,7 @@ class Link:
     async def _connect_and_restore(self) -> None:
         connection = await self._connect_any()
         try:
-            publisher = await connection.channel(publisher_confirms=True,
-                                                 timeout=self._config.connect_timeout)
-            publisher.on_return = self.on_return
+            publisher = await self._open_publisher(connection, self._config.connect_timeout)
             self.connection, self.publisher = connection, publisher
             self.generation += 1
             await self._restore(connection)
