@@ -138,11 +138,22 @@ class RabbitMQNode:
             subprocess.run(["openssl", *args], cwd=tls, check=True, capture_output=True,
                            timeout=60)
 
+        # Extensions as a real CA sets them: Python 3.13's default context verifies strictly
+        # (VERIFY_X509_STRICT) and refuses a CA without keyUsage or a leaf without an AKI.
         openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                "-subj", "/CN=amqp-channels test CA", "-keyout", "ca.key", "-out", "ca.pem")
+                "-subj", "/CN=amqp-channels test CA", "-keyout", "ca.key", "-out", "ca.pem",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign")
         openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
                 "-keyout", "server.key", "-out", "server.csr")
-        (tls / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        (tls / "san.ext").write_text(
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+            "basicConstraints=critical,CA:FALSE\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth\n"
+            "subjectKeyIdentifier=hash\n"
+            "authorityKeyIdentifier=keyid,issuer\n"
+        )
         openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                 "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.pem")
         for name in ("server.key", "server.pem", "ca.pem"):
