@@ -29,6 +29,9 @@ setup(
         "crypto": ["cryptography>=41"],
         "operator": ["kopf>=1.37", "kubernetes>=29", "pyyaml>=6"],
         "test": [
+            # The suite and the demo run on the LTS the project targets, whatever the Python
+            # (pip would take Django 6 on 3.12+; the layer itself accepts 4.2 and newer).
+            "django>=5.2,<6",
             "cryptography>=41",
             "aio-pika>=10",
             "pytest>=8",
@@ -56,6 +59,7 @@ setup(
     },
     classifiers=[
         "Framework :: Django",
+        "Framework :: Django :: 5.2",
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.11",
         "Programming Language :: Python :: 3.12",
