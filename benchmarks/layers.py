@@ -18,13 +18,15 @@ from typing import Any
 
 from benchmarks.processes import describe
 
-#: Column order of the report; "raw" is plain aio-pika, the ceiling for RabbitMQ.
-LAYER_NAMES: tuple[str, ...] = ("amqp", "redis", "rabbitmq", "raw")
+#: Column order of the report; "raw" (plain aio-pika) and "bare" (our AMQP client alone) are
+#: the ceilings for a layer on RabbitMQ (benchmarks/ceilings.py).
+LAYER_NAMES: tuple[str, ...] = ("amqp", "redis", "rabbitmq", "raw", "bare")
 LAYER_LABELS: dict[str, str] = {
     "amqp": "amqp",
     "redis": "redis",
     "rabbitmq": "rabbitmq",
     "raw": "raw aio-pika",
+    "bare": "bare client",
 }
 
 #: (layer, scenario) pairs that cannot be measured, with the reason shown as "n/a".
@@ -34,6 +36,10 @@ UNSUPPORTED: dict[tuple[str, str], str] = {
     ("raw", "fanout"): "plain aio-pika has no groups",
     ("raw", "churn"): "plain aio-pika has no groups",
     ("raw", "sync"): "plain aio-pika has no groups",
+    ("bare", "work"): "the ceiling is measured for the process-specific shape only",
+    ("bare", "fanout"): "a bare client has no groups",
+    ("bare", "churn"): "a bare client has no groups",
+    ("bare", "sync"): "a bare client has no groups",
 }
 
 #: Large enough that no scenario here is refused with ChannelFull: the benchmarks compare
@@ -76,9 +82,13 @@ def build_layer(spec: LayerSpec) -> Any:
         remote = {} if spec.default_capacity else {"remote_capacity": _CAPACITY}
         return RabbitmqChannelLayer(host=spec.amqp_url, **remote)
     if spec.name == "raw":
-        from benchmarks.raw_aiopika import RawAioPika
+        from benchmarks.ceilings import RawAioPika
 
         return RawAioPika(url=spec.amqp_url, prefix=spec.prefix)
+    if spec.name == "bare":
+        from benchmarks.ceilings import BareClient
+
+        return BareClient(url=spec.amqp_url, prefix=spec.prefix)
     raise ValueError(f"unknown layer {spec.name!r}; expected one of {LAYER_NAMES}")
 
 

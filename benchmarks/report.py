@@ -150,10 +150,11 @@ def markdown(results: Results, *, machine: dict[str, Any], settings: dict[str, A
         "Rates and latencies are medians over the runs. Ratios are amqp's value "
         "divided by the other's: above 1 is better for rates (msg/s, deliveries/s, pairs/s, "
         "calls/s), worse for milliseconds. "
-        "`raw aio-pika` is the ceiling: plain aio-pika, publisher confirms awaited per "
-        "message, no layer. Group fan-out runs at each layer's default capacity, so "
-        "its lost deliveries are what an untuned deployment drops; a layer that drops more "
-        "has less to deliver, so read its rate and latency together with its losses.",
+        "`raw aio-pika` and `bare client` are ceilings: plain aio-pika and our own AMQP "
+        "client with no layer on top, publisher confirms awaited per message. Group "
+        "fan-out runs at each layer's default capacity, so its lost deliveries are what an "
+        "untuned deployment drops; a layer that drops more has less to deliver, so read its "
+        "rate and latency together with its losses.",
     ]
     if "sync" in measured:
         lines[-1] += (
