@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from .frames import FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_METHOD, HEAD
 
@@ -56,9 +56,9 @@ class AMQPProtocol(asyncio.Protocol):
     # -- asyncio callbacks -----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not isinstance(transport, asyncio.Transport):
-            raise TypeError(f"expected a stream transport, got {transport!r}")
-        self.transport = transport
+        # A cast, not an isinstance check: uvloop's TCP transport (uvicorn's default loop)
+        # has the stream transport's methods without subclassing asyncio.Transport.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         self.rx_seen = True
