@@ -40,6 +40,10 @@ setup(
             # integration/: real Daphne processes and websocket clients
             "daphne>=4.1",
             "websockets>=13",
+            # uvicorn on uvloop, the other common ASGI server (tests marked ``uvloop`` and
+            # integration/tests/test_chat.py)
+            "uvicorn>=0.30",
+            "uvloop>=0.19",
             # tests/charts/: render and lint the Helm charts offline, validate the manifests
             "helm-python-sdk>=0.2.2",
             "kubernetes-validate>=1.34",

@@ -18,6 +18,23 @@ from amqp_channels.layer.naming import random_token
 from tools.rabbitmq_node import BrokerUnavailable, RabbitMQNode
 
 
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
+                                   ) -> dict[str, Callable[[], Any]]:
+    """Tests marked ``uvloop`` run twice, on asyncio's loop and on uvloop (what uvicorn
+    runs when it is installed); ``AMQP_CHANNELS_TEST_LOOP=uvloop`` runs every async test
+    on uvloop alone."""
+    import asyncio
+    import os
+
+    import uvloop
+
+    if os.environ.get("AMQP_CHANNELS_TEST_LOOP") == "uvloop":
+        return {"uvloop": uvloop.new_event_loop}
+    if item.get_closest_marker("uvloop") is not None:
+        return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+    return {"asyncio": asyncio.new_event_loop}  # one factory: the test id stays as it is
+
+
 def _free(port: int) -> bool:
     with socket.socket() as sock:
         try:

@@ -125,9 +125,12 @@ class Daphne(Service):
     def __init__(self, name: str, env: dict[str, str], log_dir: Path,
                  port: int | None = None) -> None:
         self.port = port or free_port()
-        super().__init__(name, [sys.executable, "-m", "daphne", "-b", "127.0.0.1",
-                                "-p", str(self.port), "chatsite.asgi:application"],
-                         env, log_dir)
+        super().__init__(name, self.command(self.port), env, log_dir)
+
+    @staticmethod
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                "chatsite.asgi:application"]
 
     @property
     def http_url(self) -> str:
@@ -146,6 +149,17 @@ class Daphne(Service):
     def start(self) -> None:
         super().start()
         self.wait_until(self.serves_http, "HTTP answer")
+
+
+class Uvicorn(Daphne):
+    """The same application under uvicorn on uvloop, as ``uvicorn[standard]`` serves it."""
+
+    @staticmethod
+    def command(port: int) -> list[str]:
+        # No lifespan: Channels' router does not speak it (uvicorn would log that it tried).
+        return [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+                "--loop", "uvloop", "--ws", "websockets", "--lifespan", "off",
+                "chatsite.asgi:application"]
 
 
 def manage(*args: str, env: dict[str, str], timeout: float = 60.0

@@ -7,7 +7,7 @@ import urllib.request
 
 from .client import ChatClient, message
 from .conftest import ChatSite
-from .processes import manage
+from .processes import Uvicorn, manage
 
 
 async def test_broadcast_reaches_clients_on_both_daphnes(chat_site: ChatSite) -> None:
@@ -25,6 +25,31 @@ async def test_broadcast_reaches_clients_on_both_daphnes(chat_site: ChatSite) ->
     finally:
         await alice.close()
         await bob.close()
+
+
+async def test_room_spans_daphne_and_uvicorn_on_uvloop(chat_site: ChatSite) -> None:
+    """The same project served by uvicorn on uvloop joins the room on Daphne: broadcasts
+    and a whisper cross between the two servers both ways."""
+    d1, _d2 = chat_site.daphnes
+    uvicorn = Uvicorn("uvicorn", chat_site.env, chat_site.log_dir)
+    uvicorn.start()
+    try:
+        alice = await ChatClient.join(d1.ws_url("mixed", "alice"))
+        bob = await ChatClient.join(uvicorn.ws_url("mixed", "bob"))
+        try:
+            assert bob.welcome["server"] == uvicorn.pid
+            await bob.say("from uvicorn")
+            assert (await alice.expect(message("from uvicorn")))["user"] == "bob"
+            await alice.say("from daphne")
+            assert (await bob.expect(message("from daphne")))["user"] == "alice"
+            await alice.send(action="whisper", to="bob", text="psst")
+            assert (await bob.expect(lambda f: f["type"] == "chat.whisper"))["text"] == "psst"
+        finally:
+            await alice.close()
+            await bob.close()
+    finally:
+        uvicorn.stop()
+    assert "Traceback" not in uvicorn.log_path.read_text(errors="replace")
 
 
 async def test_rooms_are_separate(chat_site: ChatSite) -> None:

@@ -18,6 +18,7 @@ def test_groups_extension_is_advertised() -> None:
     assert layer.group_expiry == 300
 
 
+@pytest.mark.uvloop
 async def test_group_send_reaches_every_member_once(make_layer: LayerFactory) -> None:
     """group_send delivers one copy to each member, including members added twice."""
     layer = make_layer()
@@ -127,6 +128,7 @@ async def test_normal_channel_as_member(make_layer: LayerFactory) -> None:
     assert await receives_nothing(worker, "group-worker-channel")
 
 
+@pytest.mark.uvloop
 async def test_remote_group_add(make_layer: LayerFactory) -> None:
     """group_add for a channel owned by another process works: the owner fans out to it."""
     owner, other = make_layer(), make_layer()

@@ -35,6 +35,7 @@ async def send_with_retry(layer: AMQPChannelLayer, channel: str, message: dict,
             await asyncio.sleep(0.2)
 
 
+@pytest.mark.uvloop
 async def test_killed_connection_comes_back_with_the_same_channels(
         own_rabbitmq, make_own_layer: LayerFactory) -> None:
     """After the broker closes every connection, the layer reconnects by itself; channel

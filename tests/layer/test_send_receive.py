@@ -23,6 +23,7 @@ def test_is_a_channels_layer_with_spec_attributes() -> None:
     assert "flush" in layer.extensions
 
 
+@pytest.mark.uvloop
 async def test_process_specific_channel_between_two_layers(make_layer: LayerFactory) -> None:
     """A message sent by one layer to another's new_channel() arrives there, intact."""
     owner, sender = make_layer(), make_layer()
@@ -98,6 +99,7 @@ async def test_quorum_queue_type(rabbitmq, make_layer: LayerFactory, prefix: str
     assert await receive(layer, "quorum-channel") == {"type": "x"}
 
 
+@pytest.mark.uvloop
 async def test_competing_receivers_get_each_message_once(make_layer: LayerFactory) -> None:
     """Two receivers on one normal channel split the messages; none is lost or doubled."""
     sender, w1, w2 = make_layer(), make_layer(), make_layer()
@@ -148,6 +150,7 @@ async def test_specific_channel_capacity_raises_channel_full(make_layer: LayerFa
         await layer.send(channel, {"type": "x"})
 
 
+@pytest.mark.uvloop
 async def test_remote_sender_gets_channel_full_from_a_full_inbox(make_layer: LayerFactory,
                                                                  rabbitmq) -> None:
     """When an inbox queue is at capacity on the broker, a remote send raises ChannelFull."""
@@ -213,6 +216,7 @@ async def test_bad_message_sends_nothing(make_layer: LayerFactory, message: obje
     assert (await receive(layer, "bad-input"))["type"] == "marker"
 
 
+@pytest.mark.uvloop
 async def test_large_messages(make_layer: LayerFactory) -> None:
     """A 1 MB message goes through; one over max_message_size is MessageTooLarge."""
     owner, sender = make_layer(serializer="json"), make_layer(serializer="json")
@@ -225,6 +229,7 @@ async def test_large_messages(make_layer: LayerFactory) -> None:
         await small.send(channel, {"type": "x", "text": "x" * 2048})
 
 
+@pytest.mark.uvloop
 async def test_cancelled_receive_loses_nothing(make_layer: LayerFactory) -> None:
     """Cancelling a pending receive() (as Channels does) leaves the next message for the
     next receive(), on process-specific and normal channels alike."""

@@ -17,6 +17,7 @@ def _url(node) -> str:
     return f"amqps://guest:guest@localhost:{node.tls_port}/"
 
 
+@pytest.mark.uvloop
 async def test_amqps_with_a_ca_file_dict(tls_rabbitmq, make_layer: LayerFactory) -> None:
     """ssl={'cafile': ...} verifies the broker's certificate and the layer works over TLS."""
     layer = make_layer(hosts=[_url(tls_rabbitmq)], ssl={"cafile": str(tls_rabbitmq.ca_file)})
