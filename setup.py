@@ -35,7 +35,7 @@ setup(
             "cryptography>=41",
             "aio-pika>=10",
             "pytest>=8",
-            "pytest-asyncio>=0.24",
+            "pytest-asyncio>=1.5",  # the loop-factory hook of tests/conftest.py
             "pytest-timeout>=2.3",
             # integration/: real Daphne processes and websocket clients
             "daphne>=4.1",
