@@ -22,12 +22,25 @@ _CONNECT_TIMEOUT = 15.0
 
 
 class _Ceiling:
-    """new_channel/receive bookkeeping shared by both clients; each adds connect and send."""
+    """Connection, new_channel/receive bookkeeping and close, shared by both clients; each
+    adds how it connects, declares and consumes, and sends."""
 
     def __init__(self, *, url: str, prefix: str) -> None:
         self._url = url
         self._prefix = prefix
         self._inboxes: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self._connection: Any = None
+        self._channel: Any = None
+
+    async def _connect(self) -> Any:
+        raise NotImplementedError
+
+    async def _open_channel(self) -> Any:
+        """The one confirming AMQP channel of this process (both clients spell it alike)."""
+        if self._channel is None:
+            self._connection = await self._connect()
+            self._channel = await self._connection.channel(publisher_confirms=True)
+        return self._channel
 
     def _new_name(self, prefix: str) -> str:
         name = f"{self._prefix}.{prefix}.{secrets.token_hex(6)}"
@@ -41,22 +54,18 @@ class _Ceiling:
         """Next message of a channel made by this process's new_channel()."""
         return await self._inboxes[channel].get()
 
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
 
 class RawAioPika(_Ceiling):
     """Plain aio-pika."""
 
-    def __init__(self, *, url: str, prefix: str) -> None:
-        super().__init__(url=url, prefix=prefix)
-        self._connection: Any = None
-        self._channel: Any = None
-
-    async def _open_channel(self) -> Any:
+    async def _connect(self) -> Any:
         import aio_pika
 
-        if self._channel is None:
-            self._connection = await aio_pika.connect(self._url, timeout=_CONNECT_TIMEOUT)
-            self._channel = await self._connection.channel(publisher_confirms=True)
-        return self._channel
+        return await aio_pika.connect(self._url, timeout=_CONNECT_TIMEOUT)
 
     async def new_channel(self, prefix: str = "specific") -> str:
         """Declare an exclusive queue named like a channel and start consuming it."""
@@ -78,26 +87,14 @@ class RawAioPika(_Ceiling):
             aio_pika.Message(msgpack.packb(message)), routing_key=channel
         )
 
-    async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
-
 
 class BareClient(_Ceiling):
     """Our own AMQP client with no layer on top."""
 
-    def __init__(self, *, url: str, prefix: str) -> None:
-        super().__init__(url=url, prefix=prefix)
-        self._connection: Any = None
-        self._channel: Any = None
-
-    async def _open_channel(self) -> Any:
+    async def _connect(self) -> Any:
         from amqp_channels import amqp
 
-        if self._channel is None:
-            self._connection = await amqp.connect(self._url, timeout=_CONNECT_TIMEOUT)
-            self._channel = await self._connection.channel(publisher_confirms=True)
-        return self._channel
+        return await amqp.connect(self._url, timeout=_CONNECT_TIMEOUT)
 
     async def new_channel(self, prefix: str = "specific") -> str:
         channel = await self._open_channel()
@@ -112,7 +109,3 @@ class BareClient(_Ceiling):
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         amqp_channel = await self._open_channel()
         await amqp_channel.basic_publish(msgpack.packb(message), routing_key=channel)
-
-    async def close(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
