@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import signal
+import string
 import subprocess
 import sys
 import time
@@ -24,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SBIN = Path("/usr/lib/rabbitmq/bin")
+# Debian's rabbitmq-server; another install (e.g. RabbitMQ 4 in a Debian 13 chroot, through
+# wrapper scripts) can be named with AMQP_CHANNELS_RABBITMQ_SBIN.
+SBIN = Path(os.environ.get("AMQP_CHANNELS_RABBITMQ_SBIN", "/usr/lib/rabbitmq/bin"))
 
 
 class BrokerUnavailable(RuntimeError):
@@ -92,6 +96,7 @@ class RabbitMQNode:
             )
         self.base_dir.mkdir(parents=True, exist_ok=True)
         (self.base_dir / "log").mkdir(exist_ok=True)
+        self._write_cookie()
         (self.base_dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
         # loopback_users = none lets guest log in over 127.0.0.1 only (we bind nowhere else).
         conf = ("loopback_users.guest = true\nlog.console = false\n"
@@ -123,6 +128,15 @@ class RabbitMQNode:
                 start_new_session=True,
             )
         self.wait(timeout)
+
+    def _write_cookie(self) -> None:
+        """The Erlang cookie, made before the node starts: otherwise the node and the
+        ``rabbitmqctl wait`` started right after it may each create one (HOME is ours) and
+        then refuse each other ("Invalid challenge reply") until the start times out."""
+        cookie = self.base_dir / ".erlang.cookie"
+        if not cookie.exists():
+            cookie.write_text("".join(secrets.choice(string.ascii_uppercase) for _ in range(20)))
+            cookie.chmod(0o400)
 
     @property
     def ca_file(self) -> Path:
