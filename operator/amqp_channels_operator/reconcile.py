@@ -147,10 +147,15 @@ def _delete(api: Management, targets: list[tuple[str, str]], dry_run: bool) -> l
 
 
 def queue_depths(api: Management, vhost: str, prefix: str) -> dict[str, int]:
-    """Ready messages on each normal channel's queue, by channel name: a scaling hint."""
+    """Ready messages on each normal channel's queue, by channel name: a scaling hint.
+
+    A queue whose row has no ``messages_ready`` is left out, not reported as empty: the
+    broker has no statistics for it yet, or collects none (RabbitMQ 4's deprecated feature
+    ``management_metrics_collection`` denied), and a false 0 would scale workers down."""
     start = channel_queue(prefix, "")
-    return {q["name"][len(start):]: int(q.get("messages_ready") or 0)
-            for q in api.queues(vhost) if q["name"].startswith(start)}
+    return {q["name"][len(start):]: int(q["messages_ready"])
+            for q in api.queues(vhost)
+            if q["name"].startswith(start) and q.get("messages_ready") is not None}
 
 
 def password_matches(user: dict[str, Any], password: str) -> bool:

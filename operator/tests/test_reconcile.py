@@ -11,7 +11,7 @@ import pytest
 from amqp_channels_operator.connection_secret import StoredSecret
 from amqp_channels_operator.desired import desired_state
 from amqp_channels_operator.management import Management
-from amqp_channels_operator.reconcile import reconcile, remove
+from amqp_channels_operator.reconcile import queue_depths, reconcile, remove
 from amqp_channels_operator.spec import ChannelLayerSpec
 
 Resource = dict[str, Any]
@@ -164,3 +164,26 @@ def test_rename_removes_what_the_old_names_made(make_resource: Callable[..., Res
         assert admin.get(f"/api/policies/{old.vhost}") == []
         assert admin.get(admin.permissions_path(old.vhost, old.user)) is None
     assert run(resource, admin, secret)[0] == []
+
+
+class _QueueRows:
+    """Only ``queues()`` of the management API, answering with fixed rows (pure logic)."""
+
+    def __init__(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+
+    def queues(self, vhost: str) -> list[dict[str, Any]]:
+        return self.rows
+
+
+def test_queue_without_statistics_is_left_out_of_the_depths() -> None:
+    """A queue the broker has no statistics for (just declared, or RabbitMQ 4 with
+    management_metrics_collection denied) is not reported as empty: a false 0 would let an
+    autoscaler reading status.queueDepths remove workers from a busy queue."""
+    api: Any = _QueueRows([
+        {"name": "chat.channel.jobs", "messages_ready": 7},
+        {"name": "chat.channel.mail"},  # no statistics
+        {"name": "chat.channel.idle", "messages_ready": 0},
+        {"name": "chat.inbox.abc", "messages_ready": 3},  # not a normal channel
+    ])
+    assert queue_depths(api, "/", "chat") == {"jobs": 7, "idle": 0}
