@@ -46,7 +46,7 @@ async def confirm_channel(connection: Connection) -> Channel:
 async def queue(channel: Channel, prefix: str) -> AsyncIterator[str]:
     """A fresh, empty queue named after the test's prefix; deleted afterwards."""
     name = f"{prefix}.q"
-    await channel.queue_declare(name)
+    await channel.queue_declare(name, exclusive=True)
     yield name
     if not channel.is_closed:
         await channel.queue_delete(name)

@@ -17,9 +17,9 @@ async def test_redeclare_with_other_arguments_raises_precondition_failed(
     """A re-declare with different arguments raises PreconditionFailed; a new channel works."""
     channel = await connection.channel()
     name = f"{prefix}.pf"
-    await channel.queue_declare(name, arguments={"x-max-length": 10})
+    await channel.queue_declare(name, exclusive=True, arguments={"x-max-length": 10})
     with pytest.raises(PreconditionFailed) as caught:
-        await channel.queue_declare(name, arguments={"x-max-length": 20})
+        await channel.queue_declare(name, exclusive=True, arguments={"x-max-length": 20})
     assert caught.value.reply_code == 406 and "x-max-length" in caught.value.reply_text
     assert channel.is_closed and not connection.is_closed
     with pytest.raises(ChannelClosed):
@@ -57,7 +57,7 @@ async def test_topology_verbs_round_trip(connection: Connection, prefix: str) ->
     await channel.exchange_declare(source, "topic", auto_delete=False)
     await channel.exchange_declare(middle, "fanout")
     await channel.exchange_bind(middle, source, "a.*")
-    await channel.queue_declare(queue)
+    await channel.queue_declare(queue, exclusive=True)
     await channel.queue_bind(queue, middle)
     await channel.basic_publish(b"routed", exchange=source, routing_key="a.b")
     await channel.basic_publish(b"dropped", exchange=source, routing_key="b.b")
@@ -82,12 +82,13 @@ async def test_rpc_timeout_raises_and_the_late_reply_is_not_misrouted(
     """A call not answered in time raises TimeoutError; its late reply is dropped."""
     channel = await connection.channel(publisher_confirms=True)
     full, empty = f"{prefix}.full", f"{prefix}.empty"
-    await channel.queue_declare(full)
-    await channel.queue_declare(empty)
+    await channel.queue_declare(full, exclusive=True)
+    await channel.queue_declare(empty, exclusive=True)
     await channel.basic_publish(b"x", routing_key=full)
     with pytest.raises(TimeoutError):
-        await channel.queue_declare(full, timeout=0)
-    assert await channel.queue_declare(empty) == (0, 0)  # not the reply about `full`
+        await channel.queue_declare(full, exclusive=True, timeout=0)
+    # the reply about `empty`, not the late one about `full`:
+    assert await channel.queue_declare(empty, exclusive=True) == (0, 0)
     assert await channel.queue_delete(full) == 1
     await channel.queue_delete(empty)
 

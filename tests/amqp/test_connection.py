@@ -55,7 +55,7 @@ async def test_vhost_is_taken_from_the_url(rabbitmq: RabbitMQNode, open_connecti
     try:
         connection = await open_connection(f"{rabbitmq.url}{prefix}")
         channel = await connection.channel()
-        await channel.queue_declare("in-vhost", auto_delete=True)
+        await channel.queue_declare("in-vhost", exclusive=True)
         with pytest.raises(ConnectionClosed, match="530"):
             await connect(f"{rabbitmq.url}{prefix}-missing")
     finally:
@@ -114,7 +114,7 @@ async def test_broker_close_fails_connection_and_pending_publishes(
         rabbitmq: RabbitMQNode, connection: Connection, prefix: str) -> None:
     """A broker-side close resolves `closed` with ConnectionClosed; publishers fail fast."""
     channel = await connection.channel(publisher_confirms=True)
-    await channel.queue_declare(f"{prefix}.q", auto_delete=True)
+    await channel.queue_declare(f"{prefix}.q", exclusive=True)
     stop = asyncio.Event()
     errors: list[BaseException] = []
 

@@ -59,7 +59,7 @@ async def test_two_megabyte_body_is_split_and_reassembled(
 async def test_nack_raises_publish_nacked(confirm_channel: Channel, prefix: str) -> None:
     """A full queue with overflow=reject-publish nacks; the publisher gets PublishNacked."""
     name = f"{prefix}.full"
-    await confirm_channel.queue_declare(name, auto_delete=False, arguments={
+    await confirm_channel.queue_declare(name, exclusive=True, arguments={
         "x-max-length": 1, "x-overflow": "reject-publish"})
     await confirm_channel.basic_publish(b"first", routing_key=name)
     with pytest.raises(PublishNacked):
