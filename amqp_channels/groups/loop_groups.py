@@ -10,7 +10,9 @@ Invariants:
   delivery stays unacked until every copy is received, so members that are busy push back
   on the broker (bounded by ``prefetch_count``) instead of losing messages; a member that is
   full and not being read is skipped and counted; ``group_send`` never raises
-  ``ChannelFull``.
+  ``ChannelFull``;
+* when this process has members of the group, ``group_send`` returns only after its own
+  copy has been fanned out to them (bounded by ``ECHO_WAIT``).
 
 Normal channels may be group members too: their shared queue is bound to the group's
 exchange directly (by whichever process called ``group_add``), with no refcount.
@@ -19,6 +21,7 @@ exchange directly (by whichever process called ``group_add``), with no refcount.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -33,6 +36,7 @@ from ..layer.loop_state import LoopState
 from ..layer.naming import (
     CHANNEL_HEADER,
     CONTROL_HEADER,
+    ECHO_HEADER,
     GROUP_HEADER,
     channel_queue,
     inbox_queue,
@@ -47,6 +51,9 @@ UNBIND_LINGER = 5.0  # seconds a group stays bound after its last local member l
 # Past this many lingering groups, unbind at once: every lingering binding is broker work
 # left for the moment the connection closes (the exclusive inbox takes them all with it).
 MAX_LINGERING = 256
+# How long group_send waits for this process's own copy when it has members of the group
+# (normally well under a millisecond; longer only when the inbox is backed up).
+ECHO_WAIT = 0.5
 
 
 class LoopGroups:
@@ -65,6 +72,9 @@ class LoopGroups:
         self.topology = GroupTopology(state.config, state.link)
         state.inbox.group_handler = self._fan_out
         state.inbox.control_handler = self._on_control
+        state.inbox.echo_handler = self._on_echo
+        self._echoes: dict[str, asyncio.Future[None]] = {}
+        self._echo_ids = itertools.count()
         state.restore_hooks.append(self._restore)
         state.stop_hooks.append(self._stop)
         self._sweeper: asyncio.TimerHandle | None = None
@@ -96,14 +106,40 @@ class LoopGroups:
             await self._unbind_normal(group, channel)
 
     async def send(self, group: str, body: bytes, outgoing: Outgoing | None = None) -> None:
-        """Publish once to the router; the broker fans out to member processes."""
+        """Publish once to the router; the broker fans out to member processes.
+
+        When this process has members of ``group`` it also waits (at most ``ECHO_WAIT``)
+        until its own copy has come back and been fanned out: the publisher confirm can
+        overtake that delivery, and then a ``receive()`` right after ``group_send`` would
+        race it (a member at capacity must be skipped, as the spec says, not topped up
+        after one message was taken)."""
+        headers: dict[str, Any] = {GROUP_HEADER: group}
+        echo_id = echo = None
+        if group in self.local:
+            echo_id = f"{self._state.token}.{next(self._echo_ids)}"
+            echo = self._echoes[echo_id] = asyncio.get_running_loop().create_future()
+            headers[ECHO_HEADER] = echo_id
         try:
-            await self._state.publish(group, body, {GROUP_HEADER: group},
-                                      exchange=self.topology.router, outgoing=outgoing)
+            await self._state.publish(group, body, headers, exchange=self.topology.router,
+                                      outgoing=outgoing, unique=echo is not None)
+            if echo is not None:
+                try:
+                    async with asyncio.timeout(ECHO_WAIT):
+                        await echo
+                except TimeoutError:
+                    pass  # a backed-up inbox: the copy still fans out when it arrives
         except ChannelFull:
             # Some member process's inbox is full: the others got it (RabbitMQ still
             # routes to the queues that accept). group_send never raises ChannelFull.
             self._state.stats.drop("group-inbox-full", f"a member inbox of {group} is full")
+        finally:
+            if echo_id is not None:
+                self._echoes.pop(echo_id, None)
+
+    def _on_echo(self, echo_id: str) -> None:
+        echo = self._echoes.get(echo_id)
+        if echo is not None and not echo.done():
+            echo.set_result(None)
 
     async def flush(self) -> None:
         self.local.clear()
@@ -230,6 +266,9 @@ class LoopGroups:
 
     def _stop(self) -> None:
         self._stopped = True
+        for echo in self._echoes.values():  # no copy comes back any more: stop waiting
+            if not echo.done():
+                echo.set_result(None)
         for timer in self._lingering.values():
             timer.cancel()
         self._lingering.clear()

@@ -39,6 +39,7 @@ from .config import LayerConfig
 from .naming import (
     CHANNEL_HEADER,
     CONTROL_HEADER,
+    ECHO_HEADER,
     GROUP_HEADER,
     inbox_queue,
     inbox_token,
@@ -95,6 +96,8 @@ class Inbox:
         # Set by the groups extension; without it group deliveries count as foreign.
         self.group_handler: GroupHandler | None = None
         self.control_handler: ControlHandler | None = None
+        # Told the ``asgi-echo`` id of a group message once it has been fanned out here.
+        self.echo_handler: Callable[[str], None] | None = None
 
     def owns(self, channel: str) -> bool:
         return "!" in channel and inbox_token(channel) == self.token
@@ -208,6 +211,9 @@ class Inbox:
                 if group is not None:
                     self._on_group(group, message, delivered.body, properties, pending,
                                    incoming)
+                    echo = headers.get(ECHO_HEADER)
+                    if isinstance(echo, str) and self.echo_handler is not None:
+                        self.echo_handler(echo)
                 else:
                     self._on_direct(headers.get(CHANNEL_HEADER), message, pending, incoming)
         except UndecodableMessage as exc:

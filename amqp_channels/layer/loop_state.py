@@ -77,14 +77,15 @@ class LoopState:
 
     async def publish(self, routing_key: str, body: bytes, headers: dict[str, Any],
                       exchange: str = "", normal_channel: str | None = None,
-                      outgoing: Outgoing | None = None) -> None:
+                      outgoing: Outgoing | None = None, unique: bool = False) -> None:
         """Publish and wait for the broker's confirm, all within ``send_timeout``.
 
         A nack (the queue is at ``x-max-length``) is ``ChannelFull``. A publish that failed
         before reaching the socket is retried after a reconnect; one that may have reached
         the broker is not (at-most-once), and becomes ``BrokerUnavailable``. For a normal
         channel its queue is declared first (once per connection), inside the same deadline.
-        A traced publish (``outgoing``) carries its trace headers and message id.
+        A traced publish (``outgoing``) carries its trace headers and message id. Headers
+        that are ``unique`` to this message are encoded without the properties cache.
         A declare or publish outside the user's permissions is ``PermissionRefused`` at once
         (the connection stays; the next send gets a new publisher channel).
         A direct publish (default exchange) is ``mandatory``: if its queue is gone the
@@ -93,7 +94,7 @@ class LoopState:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self.config.send_timeout
-        properties = (self._properties(headers) if outgoing is None
+        properties = (self._properties(headers) if outgoing is None and not unique
                       else self._encode(headers, outgoing))
         while True:
             publisher = await self.link.ready(max(deadline - loop.time(), 0.001))

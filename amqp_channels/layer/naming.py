@@ -24,6 +24,8 @@ CHANNEL_HEADER = "asgi-channel"
 GROUP_HEADER = "asgi-group"
 CONTROL_HEADER = "asgi-control"  # membership changes asked of the process owning a channel
 SCHEMA_HEADER = "asgi-schema"
+# On a group message whose sender has members of the group: the id the sender waits for.
+ECHO_HEADER = "asgi-echo"
 SCHEMA_VERSION = 1
 
 

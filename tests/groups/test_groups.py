@@ -95,6 +95,20 @@ async def test_full_member_is_skipped_without_error(make_layer: LayerFactory) ->
     assert layer.stats.dropped["group-member-full"] == 1
 
 
+async def test_group_send_returns_with_local_members_served(make_layer: LayerFactory) -> None:
+    """When group_send returns, this process's members already hold the message or were
+    skipped as full. The broker's confirm can overtake the delivery; without the wait a
+    receive() right after group_send made room for a message that had to be skipped."""
+    layer = make_layer(capacity=3)
+    for attempt in range(10):
+        channel = await layer.new_channel()
+        await layer.group_add(f"capacity{attempt}", channel)
+        for n in range(4):
+            await layer.group_send(f"capacity{attempt}", {"type": "m", "n": n})
+        assert [(await receive(layer, channel))["n"] for _ in range(3)] == [0, 1, 2]
+        assert await receives_nothing(layer, channel, wait=0.2)
+
+
 async def test_members_get_independent_copies(make_layer: LayerFactory) -> None:
     """Each local member gets its own copy of the message."""
     layer = make_layer()
