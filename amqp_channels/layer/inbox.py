@@ -32,7 +32,7 @@ from .. import amqp
 from ..amqp.errors import ResourceLocked
 from ..telemetry import Telemetry
 from ..telemetry.handoff import HANDOFF
-from ..telemetry.spans import TRACEPARENT, Incoming, extract
+from ..telemetry.spans import Incoming
 from .acks import AckCoalescer
 from .buffers import ChannelBuffer
 from .config import LayerConfig
@@ -223,10 +223,8 @@ class Inbox:
     def _incoming(self, headers: dict[str, Any], properties: amqp.Properties
                   ) -> Incoming | None:
         """The sender's trace context, when it sent one and we trace."""
-        if TRACEPARENT not in headers or self._telemetry.tracer() is None:
-            return None
         destination = headers.get(GROUP_HEADER) or headers.get(CHANNEL_HEADER)
-        return extract(headers, str(destination), properties.message_id)
+        return self._telemetry.incoming(headers, str(destination), properties.message_id)
 
     def _on_direct(self, target: object, message: dict[str, Any],
                    pending: PendingAck, incoming: Incoming | None) -> None:

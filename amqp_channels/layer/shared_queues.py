@@ -27,7 +27,7 @@ from .. import amqp
 from ..amqp.errors import AccessRefused, PreconditionFailed
 from ..telemetry import Telemetry
 from ..telemetry.handoff import HANDOFF
-from ..telemetry.spans import TRACEPARENT, Incoming, extract
+from ..telemetry.spans import Incoming
 from .buffers import ChannelBuffer
 from .config import LayerConfig
 from .link import Link
@@ -200,8 +200,6 @@ class _Consumer:
             self._owner._stats.drop("foreign", f"on channel {self._channel}: {exc}")
             delivered.channel.basic_reject(delivered.delivery_tag, requeue=False)
             return
-        headers = properties.headers or {}
-        incoming = None
-        if TRACEPARENT in headers and self._owner._telemetry.tracer() is not None:
-            incoming = extract(headers, self._channel, properties.message_id)
+        incoming = self._owner._telemetry.incoming(properties.headers or {}, self._channel,
+                                                   properties.message_id)
         self._buffer.put((delivered.channel, delivered.delivery_tag, message, incoming))

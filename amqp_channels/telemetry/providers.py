@@ -13,7 +13,7 @@ layer was built is picked up within that. Once a real provider is seen it is kep
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -21,7 +21,7 @@ from opentelemetry import metrics, trace
 
 from .metrics import Counters, Instruments, Source, instruments_for
 from .names import NameTemplates
-from .spans import Outgoing, producer_span
+from .spans import TRACEPARENT, Incoming, Outgoing, extract, producer_span
 
 SCOPE = "amqp_channels"
 RECHECK_INTERVAL = 1.0  # seconds a "no SDK" answer stands
@@ -65,6 +65,14 @@ class Telemetry:
             return nullcontext()
         return producer_span(tracer, self.names, operation, target, exchange=exchange,
                              routing_key=routing_key)
+
+    def incoming(self, headers: Mapping[str, Any], destination: str,
+                 message_id: str | None) -> Incoming | None:
+        """The sender's trace context of one received message, or ``None`` when it sent
+        none or we do not trace (the cheap header check first: this runs per delivery)."""
+        if TRACEPARENT not in headers or self.tracer() is None:
+            return None
+        return extract(headers, destination, message_id)
 
     def instruments(self) -> Instruments | None:
         """The synchronous instruments (histograms), or ``None`` when nothing would record."""

@@ -53,11 +53,8 @@ class Incoming:
         return trace.get_current_span(self.context).get_span_context()
 
 
-def extract(headers: Mapping[str, Any], destination: str,
-             message_id: str | None) -> Incoming | None:
-    """The trace context in ``headers``, if a traced producer sent them."""
-    if TRACEPARENT not in headers:
-        return None
+def extract(headers: Mapping[str, Any], destination: str, message_id: str | None) -> Incoming:
+    """The trace context in ``headers`` (the caller has seen ``traceparent`` in them)."""
     carrier = {k: v for k, v in headers.items() if isinstance(v, str)}
     return Incoming(propagate.extract(carrier), destination, message_id)
 
