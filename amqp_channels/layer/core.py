@@ -87,7 +87,8 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         body = self.codec.encode(message)
         state = self._state()
         if "!" not in channel:
-            await state.publish("", body, {}, normal_channel=channel, outgoing=outgoing)
+            await state.publish(routing_key, body, {}, normal_channel=channel,
+                                outgoing=outgoing)
             return
         if routing_key == state.inbox.queue:
             # Our own process-specific channel: hand it over locally, as a copy.

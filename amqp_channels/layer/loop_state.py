@@ -83,7 +83,8 @@ class LoopState:
         A nack (the queue is at ``x-max-length``) is ``ChannelFull``. A publish that failed
         before reaching the socket is retried after a reconnect; one that may have reached
         the broker is not (at-most-once), and becomes ``BrokerUnavailable``. For a normal
-        channel its queue is declared first (once per connection), inside the same deadline.
+        channel (``routing_key`` is then its queue) the queue is declared first (once per
+        connection), inside the same deadline.
         A traced publish (``outgoing``) carries its trace headers and message id. Headers
         that are ``unique`` to this message are encoded without the properties cache.
         A declare or publish outside the user's permissions is ``PermissionRefused`` at once
@@ -111,7 +112,7 @@ class LoopState:
                 # asyncio.timeout, not wait_for: no extra task per send on the hot path.
                 async with asyncio.timeout_at(deadline):
                     if normal_channel is not None:
-                        routing_key = await self.shared.declared_queue(normal_channel)
+                        await self.shared.declare_once(routing_key, normal_channel)
                     await publisher.basic_publish(body, exchange=exchange,
                                                   routing_key=routing_key,
                                                   properties=properties,

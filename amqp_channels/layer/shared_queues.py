@@ -66,6 +66,11 @@ class SharedQueues:
     async def declared_queue(self, channel: str) -> str:
         """The queue of normal channel ``channel``, declared once per connection."""
         queue = channel_queue(self._config.prefix, channel)
+        await self.declare_once(queue, channel)
+        return queue
+
+    async def declare_once(self, queue: str, channel: str) -> None:
+        """Declare ``queue``, the queue of normal channel ``channel``, once per connection."""
         if self._declared_generation != self._link.generation:
             self._declared.clear()
             self._declared_generation = self._link.generation
@@ -73,7 +78,6 @@ class SharedQueues:
             await self._declare(queue, channel)
             self._declared.add(queue)
             self.known.add(queue)
-        return queue
 
     def forget(self, queue: str) -> None:
         """``queue`` proved missing (deleted by hand): the next send declares it again."""
