@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
 import socket
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -23,11 +26,6 @@ def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item
     """Tests marked ``uvloop`` run twice, on asyncio's loop and on uvloop (what uvicorn
     runs when it is installed); ``AMQP_CHANNELS_TEST_LOOP=uvloop`` runs every async test
     on uvloop alone."""
-    import asyncio
-    import os
-
-    import uvloop
-
     if os.environ.get("AMQP_CHANNELS_TEST_LOOP") == "uvloop":
         return {"uvloop": uvloop.new_event_loop}
     if item.get_closest_marker("uvloop") is not None:
