@@ -13,6 +13,7 @@ Usage from a shell::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import shutil
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,6 +209,17 @@ class RabbitMQNode:
 
     def start_app(self) -> None:
         self.ctl("start_app")
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Inside the block the broker answers nothing yet keeps every socket open (its VM
+        is stopped with SIGSTOP), as a hung or partitioned node does."""
+        pid = int((self.base_dir / "pid").read_text().strip())
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     def close_all_connections(self, reason: str = "closed by test") -> None:
         """Close every client connection from the broker side."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from pamqp import commands
@@ -198,7 +199,7 @@ class Channel(Topology):
 
     async def basic_publish(self, body: bytes, *, exchange: str = "", routing_key: str,
                             properties: Properties | bytes | None = None,
-                            mandatory: bool = False) -> None:
+                            mandatory: bool = False, deadline: float = math.inf) -> None:
         """Publish ``body``; on a confirm channel, return once the broker confirms it.
 
         ``properties`` may be given pre-encoded (``encode_properties``): callers that
@@ -206,13 +207,17 @@ class Channel(Topology):
 
         Raises ``PublishNacked`` when the broker refuses it, and ``ChannelClosed`` or
         ``ConnectionClosed`` when the channel closes before the confirm arrives.
+        ``deadline`` (loop time) bounds the wait for flow control and for the confirm:
+        past it, ``TimeoutError`` (the message may still have reached the broker).
         """
         if self._closed is not None:
             raise renew(self._closed)
         protocol = self._protocol
-        while not protocol.writable:  # transport buffer full, or Connection.Blocked
-            await protocol.wait_writable()
-            self._raise_if_closed()
+        if not protocol.writable:  # transport buffer full, or Connection.Blocked
+            async with asyncio.timeout_at(None if deadline == math.inf else deadline):
+                while not protocol.writable:
+                    await protocol.wait_writable()
+                    self._raise_if_closed()
         key = (exchange, routing_key, mandatory)
         method = self._methods.get(key)
         if method is None:
@@ -230,7 +235,7 @@ class Channel(Topology):
         if confirms is None:
             protocol.write(data)
             return
-        future = confirms.track()
+        future = confirms.track(deadline)
         protocol.write(data)
         if not await future:
             raise PublishNacked(exchange, routing_key)

@@ -92,13 +92,15 @@ class LoopState:
         A direct publish (default exchange) is ``mandatory``: if its queue is gone the
         broker returns it (``_unroutable``) and still confirms it, so the send succeeds.
         """
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         started = loop.time()
         deadline = started + self.config.send_timeout
         properties = (self._properties(headers) if outgoing is None and not unique
                       else self._encode(headers, outgoing))
         while True:
-            publisher = await self.link.ready(max(deadline - loop.time(), 0.001))
+            publisher = self.link.publisher if self.link.is_ready else None
+            if publisher is None:
+                publisher = await self.link.ready(max(deadline - loop.time(), 0.001))
             if publisher.is_closed:
                 # Closed before we wrote anything (a lost connection, or a refused publish
                 # closed just the channel): get a new one, or wait for the reconnect.
@@ -109,14 +111,14 @@ class LoopState:
                 await asyncio.sleep(0.01)
                 continue
             try:
-                # asyncio.timeout, not wait_for: no extra task per send on the hot path.
-                async with asyncio.timeout_at(deadline):
-                    if normal_channel is not None:
+                if normal_channel is not None and not self.shared.is_declared(routing_key):
+                    async with asyncio.timeout_at(deadline):
                         await self.shared.declare_once(routing_key, normal_channel)
-                    await publisher.basic_publish(body, exchange=exchange,
-                                                  routing_key=routing_key,
-                                                  properties=properties,
-                                                  mandatory=not exchange)
+                # The deadline rides on the publish: the channel's one confirm timer
+                # enforces it, so a send sets up no timer of its own.
+                await publisher.basic_publish(body, exchange=exchange, routing_key=routing_key,
+                                              properties=properties, mandatory=not exchange,
+                                              deadline=deadline)
                 self.stats.sent += 1
                 self.telemetry.record_confirm_latency(loop.time() - started)
                 return

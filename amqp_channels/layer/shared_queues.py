@@ -69,6 +69,10 @@ class SharedQueues:
         await self.declare_once(queue, channel)
         return queue
 
+    def is_declared(self, queue: str) -> bool:
+        """True when ``queue`` was declared on the current connection."""
+        return self._declared_generation == self._link.generation and queue in self._declared
+
     async def declare_once(self, queue: str, channel: str) -> None:
         """Declare ``queue``, the queue of normal channel ``channel``, once per connection."""
         if self._declared_generation != self._link.generation:
