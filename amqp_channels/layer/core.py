@@ -22,6 +22,9 @@ from .naming import CHANNEL_HEADER, channel_queue, inbox_queue, inbox_token, ran
 from .stats import LayerStats
 from .wire import Codec
 
+#: Channel names whose check and queue are remembered; past this many, start over.
+ROUTE_CACHE_SIZE = 4096
+
 
 class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     """Channels (process-specific and normal) on RabbitMQ, without groups.
@@ -43,6 +46,7 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self.stats = LayerStats()
         self.telemetry = self.config.make_telemetry()
         self.telemetry.watch(self.prefix, self.stats, self._buffered)
+        self._routes: dict[str, str] = {}  # checked channel name -> its queue
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
             weakref.WeakKeyDictionary()
         )
@@ -69,11 +73,24 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         """Messages held in local buffers, all loops (read by the metrics exporter thread)."""
         return sum(state.inbox.buffered for state in list(self._states.values()))
 
+    def _route(self, channel: str) -> str:
+        """Check ``channel`` (``TypeError`` when invalid) and return the queue it lives on.
+
+        Remembered per name: a process sends to and receives from the same few channels
+        over and over, and the check is a regular expression."""
+        route = self._routes.get(channel) if type(channel) is str else None
+        if route is None:
+            self.require_valid_channel_name(channel)
+            route = (inbox_queue(self.prefix, inbox_token(channel)) if "!" in channel
+                     else channel_queue(self.prefix, channel))
+            if len(self._routes) >= ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            self._routes[channel] = route
+        return route
+
     async def send(self, channel: str, message: dict[str, Any]) -> None:
         """Send ``message`` to ``channel``; raise ``ChannelFull`` when it is at capacity."""
-        self.require_valid_channel_name(channel)
-        routing_key = (inbox_queue(self.prefix, inbox_token(channel)) if "!" in channel
-                       else channel_queue(self.prefix, channel))
+        routing_key = self._route(channel)
         with self.telemetry.producer("send", channel, exchange="",
                                      routing_key=routing_key) as outgoing:
             try:
@@ -103,7 +120,7 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next message on ``channel``; waits until one arrives (cancellation-safe)."""
-        self.require_valid_channel_name(channel)
+        self._route(channel)
         state = self._state()
         if "!" in channel:
             if not state.inbox.owns(channel):
