@@ -120,10 +120,10 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next message on ``channel``; waits until one arrives (cancellation-safe)."""
-        self._route(channel)
+        route = self._route(channel)
         state = self._state()
         if "!" in channel:
-            if not state.inbox.owns(channel):
+            if route != state.inbox.queue:  # on another process's or loop's inbox
                 raise ForeignChannel(
                     f"process-specific channel {channel!r} was not made by new_channel() "
                     "of this layer on this event loop"
