@@ -11,34 +11,28 @@ from amqp_channels.amqp.confirms import Confirms
 from amqp_channels.amqp.errors import ConnectionClosed
 
 
-async def test_a_confirm_past_its_deadline_fails_and_later_ones_wait() -> None:
+@pytest.mark.parametrize("short_first", [True, False], ids=["short-first", "long-first"])
+async def test_only_the_confirm_past_its_deadline_fails(short_first: bool) -> None:
+    """Whichever order the deadlines come in, the one timer fails just the expired confirm;
+    the other still takes the broker's (late) ack."""
     loop = asyncio.get_running_loop()
     confirms = Confirms(loop)
-    soon = confirms.track(loop.time() + 0.05)
-    later = confirms.track(loop.time() + 5)
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(soon, 2)
-    assert not later.done()
-    confirms.settle(2, multiple=True, acked=True)  # the ack for both comes late
-    assert later.result() is True
-
-
-async def test_a_shorter_deadline_after_a_longer_one_is_still_kept() -> None:
-    loop = asyncio.get_running_loop()
-    confirms = Confirms(loop)
-    long = confirms.track(loop.time() + 5)
-    short = confirms.track(loop.time() + 0.05)
+    deadlines = [loop.time() + 0.05, loop.time() + 5]
+    futures = [confirms.track(d) for d in (deadlines if short_first else deadlines[::-1])]
+    short, long = futures if short_first else futures[::-1]
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(short, 2)
     assert not long.done()
-    confirms.fail(ConnectionClosed(320, "CONNECTION_FORCED"))
-    assert isinstance(long.exception(), ConnectionClosed)
+    confirms.settle(2, multiple=True, acked=True)
+    assert long.result() is True
 
 
-async def test_unbounded_confirms_set_no_timer() -> None:
+async def test_unbounded_confirms_set_no_timer_and_fail_with_the_channel() -> None:
     loop = asyncio.get_running_loop()
     confirms = Confirms(loop)
-    future = confirms.track()
+    nacked, pending = confirms.track(), confirms.track()
     assert confirms._watch is None
     confirms.settle(1, multiple=False, acked=False)
-    assert future.result() is False
+    assert nacked.result() is False
+    confirms.fail(ConnectionClosed(320, "CONNECTION_FORCED"))
+    assert isinstance(pending.exception(), ConnectionClosed)
