@@ -7,10 +7,10 @@ Invariants:
 * after a reconnect every group with local members is bound again before the link reports
   ready, so consumers do nothing to keep receiving group messages;
 * a group message reaches each live local member once, as its own decoded copy; the
-  delivery stays unacked until every copy is received, so members that are busy push back
-  on the broker (bounded by ``prefetch_count``) instead of losing messages; a member that is
-  full and not being read is skipped and counted; ``group_send`` never raises
-  ``ChannelFull``;
+  delivery stays held until every copy is received, so members that are busy push back
+  on the broker (the inbox stops consuming at ``prefetch_count`` held) instead of losing
+  messages; a member that is full and not being read is skipped and counted;
+  ``group_send`` never raises ``ChannelFull``;
 * when this process has members of the group, ``group_send`` returns only after its own
   copy has been fanned out to them (bounded by ``ECHO_WAIT``).
 
@@ -31,7 +31,7 @@ from channels.exceptions import ChannelFull
 
 from .. import amqp
 from ..amqp.errors import ConnectionClosed
-from ..layer.inbox import PendingAck
+from ..layer.inbox import Held
 from ..layer.loop_state import LoopState
 from ..layer.naming import (
     CHANNEL_HEADER,
@@ -208,7 +208,7 @@ class LoopGroups:
                 self._bound.add(group)
 
     def _fan_out(self, group: str, message: dict[str, Any],
-                 another_copy: Callable[[], dict[str, Any]], pending: PendingAck,
+                 another_copy: Callable[[], dict[str, Any]], pending: Held,
                  incoming: Incoming | None) -> None:
         inbox = self._state.inbox
         copy: dict[str, Any] | None = message

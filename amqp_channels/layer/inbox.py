@@ -8,16 +8,21 @@ Guarantees:
 * the queue name is chosen by the client and declared again after a reconnect, so channel
   names stay valid across outages (a lingering old exclusive queue, RESOURCE_LOCKED, is
   retried with backoff);
-* a direct message is acked when a ``receive()`` takes it (or when it expires), so a channel
-  whose receiver is busy holds its backlog as unacked deliveries, at most
-  ``prefetch_count`` in all; beyond that RabbitMQ keeps it in the inbox queue up to
+* the inbox is consumed without acks (the broker's per-delivery bookkeeping was the
+  largest cost left on a p2p stream), and the process bounds what it holds itself: a
+  delivery counts as held until a ``receive()`` takes its last copy (or it expires); at
+  ``prefetch_count`` held the consumer is cancelled, and it consumes again once half of
+  that is taken. Meanwhile RabbitMQ keeps new messages in the inbox queue up to
   ``x-max-length`` and then nacks the sender, who gets ``ChannelFull``: a fast sender is
-  slowed down, never silently dropped;
+  slowed down, never silently dropped. (Messages already on their way when the consumer
+  is cancelled still arrive and are held: the bound is ``prefetch_count`` plus what the
+  broker had sent by then.);
 * a channel that is full and has had no receiver for ``ALIVE_WINDOW`` seconds (a websocket
   whose consumer is gone) drops further direct messages (counted) instead of holding them,
   so one abandoned channel cannot stall its whole process;
-* group deliveries are acked once fanned out: a full member is skipped (the spec's rule);
-* messages left unread longer than ``expiry`` are dropped (and acked).
+* a group delivery is held until its copies are taken: a full member is skipped (the
+  spec's rule);
+* messages left unread longer than ``expiry`` are dropped.
 """
 
 from __future__ import annotations
@@ -29,11 +34,10 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import amqp
-from ..amqp.errors import ResourceLocked
+from ..amqp.errors import AMQPError, ResourceLocked
 from ..telemetry import Telemetry
 from ..telemetry.handoff import HANDOFF
 from ..telemetry.spans import Incoming
-from .acks import AckCoalescer
 from .buffers import ChannelBuffer
 from .config import LayerConfig
 from .naming import (
@@ -52,24 +56,23 @@ log = logging.getLogger("amqp_channels.inbox")
 
 
 
-class PendingAck:
-    """One inbox delivery held by local buffers: acked when the last copy is received,
-    expires or is flushed (a group message may sit in several channels' buffers)."""
+class Held:
+    """One inbox delivery while local buffers hold it: it counts against ``prefetch_count``
+    until its last copy is received, expires or is flushed (a group message may sit in
+    several channels' buffers)."""
 
-    __slots__ = ("channel", "holders", "tag")
+    __slots__ = ("holders",)
 
-    def __init__(self, tag: int, channel: amqp.Channel) -> None:
-        self.tag = tag
-        self.channel = channel
+    def __init__(self) -> None:
         self.holders = 1  # the delivery handler itself, until it has placed every copy
 
 
-# (expires at on the monotonic clock, message, the delivery to ack, or None when local,
-# the producer's trace context when traced)
-Entry = tuple[float, dict[str, Any], PendingAck | None, Incoming | None]
+# (expires at on the monotonic clock, message, the delivery it came in, or None when
+# local, the producer's trace context when traced)
+Entry = tuple[float, dict[str, Any], Held | None, Incoming | None]
 # (group, first decoded copy, a function that decodes another copy for the next member,
 # the delivery and the trace context to hand to ``deliver`` with each copy)
-GroupHandler = Callable[[str, dict[str, Any], Callable[[], dict[str, Any]], "PendingAck",
+GroupHandler = Callable[[str, dict[str, Any], Callable[[], dict[str, Any]], Held,
                          Incoming | None], None]
 # (action, group, channel): a membership change another process asked of this one
 ControlHandler = Callable[[str, str, str], None]
@@ -90,7 +93,11 @@ class Inbox:
         self._telemetry = telemetry
         self._buffers: dict[str, ChannelBuffer[Entry]] = {}
         self._consumer: amqp.Channel | None = None
-        self._acks = AckCoalescer(config.prefetch_count)
+        self._consumer_tag: str | None = None  # None while not consuming
+        self._held = 0  # deliveries held in local buffers
+        self._paused = False  # too much held: the consumer should be cancelled
+        self._flow_lock = asyncio.Lock()  # one consume or cancel at a time
+        self._flow_task: asyncio.Task[None] | None = None
         self._last_receive: dict[str, float] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         # Set by the groups extension; without it group deliveries count as foreign.
@@ -124,10 +131,11 @@ class Inbox:
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-        await channel.basic_qos(prefetch_count=self._config.prefetch_count)
-        await channel.basic_consume(self.queue, self._on_delivery, no_ack=False)
-        self._consumer = channel
-        self._acks.reset(channel)  # tags of the old channel are void
+        async with self._flow_lock:
+            self._consumer, self._consumer_tag = channel, None
+            if not self._paused:  # else _converge consumes once enough is taken
+                self._consumer_tag = await channel.basic_consume(
+                    self.queue, self._on_delivery, no_ack=True)
         if self._sweeper is None:
             self._schedule_sweep()
 
@@ -137,11 +145,11 @@ class Inbox:
         return sum(len(buffer) for buffer in list(self._buffers.values()))
 
     def deliver(self, channel: str, message: dict[str, Any],
-                pending: PendingAck | None = None, incoming: Incoming | None = None) -> bool:
+                pending: Held | None = None, incoming: Incoming | None = None) -> bool:
         """Put ``message`` into ``channel``'s local buffer; False when it is full.
 
-        A message from the broker (``pending``) is held unacked until received, and a full
-        buffer only refuses it when nobody has read the channel lately."""
+        A message from the broker (``pending``) is held until received, and a full buffer
+        only refuses it when nobody has read the channel lately."""
         buffer = self._buffers.get(channel)
         if buffer is None:
             buffer = self._buffers[channel] = ChannelBuffer()
@@ -184,10 +192,12 @@ class Inbox:
     def flush(self) -> None:
         """Forget every buffered message (waiting receivers keep waiting)."""
         for buffer in self._buffers.values():
-            self._ack_all(buffer.clear())
+            self._release_all(buffer.clear())
 
     def close(self) -> None:
-        self._acks.reset(None)
+        if self._flow_task is not None:
+            self._flow_task.cancel()
+            self._flow_task = None
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
@@ -196,9 +206,8 @@ class Inbox:
         # Called by the client for each delivery, in order, from data_received.
         properties = delivered.properties
         headers = properties.headers or {}
-        pending = PendingAck(delivered.delivery_tag, delivered.channel)
-        if delivered.channel is self._consumer:
-            self._acks.delivered(pending.tag)
+        pending = Held()
+        self._held += 1
         try:
             if CONTROL_HEADER in headers:
                 self._on_control(headers)
@@ -218,7 +227,10 @@ class Inbox:
                     self._on_direct(headers.get(CHANNEL_HEADER), message, pending, incoming)
         except UndecodableMessage as exc:
             self._stats.drop("foreign", f"on {self.queue}: {exc}")
-        self._release(pending)  # acks now unless a buffer holds a copy
+        self._release(pending)  # done with it now unless a buffer holds a copy
+        if self._held >= self._config.prefetch_count and not self._paused:
+            self._paused = True
+            self._kick_flow()
 
     def _incoming(self, headers: dict[str, Any], properties: amqp.Properties
                   ) -> Incoming | None:
@@ -227,14 +239,14 @@ class Inbox:
         return self._telemetry.incoming(headers, str(destination), properties.message_id)
 
     def _on_direct(self, target: object, message: dict[str, Any],
-                   pending: PendingAck, incoming: Incoming | None) -> None:
+                   pending: Held, incoming: Incoming | None) -> None:
         if not isinstance(target, str) or not self.owns(target):
             raise UndecodableMessage(f"no channel of this inbox in header: {target!r}")
         if not self.deliver(target, message, pending, incoming):
             self._stats.drop("full", f"{target} is full and has no receiver")
 
     def _on_group(self, group: object, message: dict[str, Any], body: bytes,
-                  properties: amqp.Properties, pending: PendingAck,
+                  properties: amqp.Properties, pending: Held,
                   incoming: Incoming | None) -> None:
         if not isinstance(group, str) or self.group_handler is None:
             raise UndecodableMessage(f"group message for {group!r} without groups here")
@@ -252,14 +264,45 @@ class Inbox:
             raise UndecodableMessage(f"bad control message {headers!r}")
         self.control_handler(action, group, target)
 
-    def _release(self, pending: PendingAck) -> None:
-        """One holder of a delivery is done with it; ack it soon after the last one."""
+    def _release(self, pending: Held) -> None:
+        """One holder of a delivery is done with it; the last one frees its place."""
         pending.holders -= 1
-        if pending.holders or pending.channel is not self._consumer:
-            return  # still held, or from a channel since replaced (its tags are void)
-        self._acks.done(pending.tag)
+        if pending.holders:
+            return
+        self._held -= 1
+        if self._paused and self._held <= self._config.prefetch_count // 2:
+            self._paused = False
+            self._kick_flow()
 
-    def _ack_all(self, entries: list[Entry]) -> None:
+    def _kick_flow(self) -> None:
+        if self._flow_task is None or self._flow_task.done():
+            self._flow_task = asyncio.get_running_loop().create_task(self._converge())
+
+    async def _converge(self) -> None:
+        """Cancel the consumer while too much is held, consume again once it is taken."""
+        async with self._flow_lock:
+            while True:
+                channel, tag = self._consumer, self._consumer_tag
+                if channel is None or channel.is_closed:
+                    return  # the restore after the reconnect consumes, unless paused
+                try:
+                    if self._paused and tag is not None:
+                        await channel.basic_cancel(tag)
+                        if channel is self._consumer:
+                            self._consumer_tag = None
+                    elif not self._paused and tag is None:
+                        tag = await channel.basic_consume(self.queue, self._on_delivery,
+                                                          no_ack=True)
+                        if channel is self._consumer:
+                            self._consumer_tag = tag
+                    else:
+                        return
+                except (AMQPError, ConnectionError, TimeoutError) as exc:
+                    log.info("inbox %s: consumer not switched (%r); the next reconnect "
+                             "restores it", self.queue, exc)
+                    return
+
+    def _release_all(self, entries: list[Entry]) -> None:
         for _expires_at, _message, pending, _incoming in entries:
             if pending is not None:
                 self._release(pending)
@@ -274,7 +317,7 @@ class Inbox:
             buffer = self._buffers[name]
             expired = buffer.drop_while(lambda entry: entry[0] < now)
             if expired:
-                self._ack_all(expired)
+                self._release_all(expired)
                 self._stats.drop("expired", f"unread for {self._config.expiry:g}s on {name}",
                                  len(expired))
             if buffer.idle and now - self._last_receive.get(name, 0.0) > ALIVE_WINDOW:
