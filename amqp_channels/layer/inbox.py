@@ -14,9 +14,9 @@ Guarantees:
   ``prefetch_count`` held the consumer is cancelled, and it consumes again once half of
   that is taken. Meanwhile RabbitMQ keeps new messages in the inbox queue up to
   ``x-max-length`` and then nacks the sender, who gets ``ChannelFull``: a fast sender is
-  slowed down, never silently dropped. (Messages already on their way when the consumer
+  slowed down, never silently dropped (messages already on their way when the consumer
   is cancelled still arrive and are held: the bound is ``prefetch_count`` plus what the
-  broker had sent by then.);
+  broker had sent by then);
 * a channel that is full and has had no receiver for ``ALIVE_WINDOW`` seconds (a websocket
   whose consumer is gone) drops further direct messages (counted) instead of holding them,
   so one abandoned channel cannot stall its whole process;
