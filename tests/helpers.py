@@ -35,3 +35,9 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOU
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout:g}s")
         time.sleep(0.1)
+
+
+def layer_connections(rabbitmq: Any, prefix: str) -> int:
+    """How many AMQP connections of layers with ``prefix`` the broker has open."""
+    return sum(1 for name in rabbitmq.connection_names()
+               if name.startswith(f"amqp-channels {prefix}."))

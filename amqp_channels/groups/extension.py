@@ -7,6 +7,7 @@ from typing import Any
 from ..layer.core import CoreChannelLayer
 from ..layer.loop_state import LoopState
 from ..layer.naming import group_router
+from ..telemetry.spans import Outgoing
 from .loop_groups import LoopGroups
 
 
@@ -38,7 +39,16 @@ class GroupsExtension(CoreChannelLayer):
         self.require_valid_group_name(group)
         with self.telemetry.producer("group_send", group, exchange=group_router(self.prefix),
                                      routing_key=group) as outgoing:
-            await self._groups().send(group, self.codec.encode(message), outgoing)
+            body = self.codec.encode(message)
+            state = self._publisher()
+            if state is None:
+                await self._relay.run(self._group_send_here, group, body, outgoing)
+            else:
+                await state.addons["groups"].send(group, body, outgoing)
+
+    async def _group_send_here(self, group: str, body: bytes,
+                               outgoing: Outgoing | None) -> None:
+        await self._groups().send(group, body, outgoing)
 
     async def flush(self) -> None:
         """Drop every message, queue and group membership of this layer on this loop."""

@@ -19,6 +19,7 @@ from ..telemetry.spans import Outgoing
 from .config import LayerConfig
 from .loop_state import LoopState
 from .naming import CHANNEL_HEADER, channel_queue, inbox_queue, inbox_token, random_token
+from .relay import Relay
 from .stats import LayerStats
 from .wire import Codec
 
@@ -50,15 +51,28 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
             weakref.WeakKeyDictionary()
         )
+        self._relay = Relay(self.prefix)
 
     def _state(self) -> LoopState:
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is None:
-            state = self._states[loop] = LoopState(
-                self.config, self.codec, self.stats, self.telemetry, self._forget
-            )
-            self._attach(state)
+            state = self._new_state(loop)
+        return state
+
+    def _new_state(self, loop: asyncio.AbstractEventLoop) -> LoopState:
+        state = self._states[loop] = LoopState(
+            self.config, self.codec, self.stats, self.telemetry, self._forget
+        )
+        self._attach(state)
+        return state
+
+    def _publisher(self) -> LoopState | None:
+        """This loop's state for a publish, or None when the relay should make it."""
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None and not self._relay.takes(loop):
+            state = self._new_state(loop)
         return state
 
     def _attach(self, state: LoopState) -> None:
@@ -94,15 +108,23 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         with self.telemetry.producer("send", channel, exchange="",
                                      routing_key=routing_key) as outgoing:
             try:
-                await self._send(channel, routing_key, message, outgoing)
+                state = self._publisher()
+                if state is None:
+                    await self._relay.run(self._send_here, channel, routing_key, message,
+                                          outgoing)
+                else:
+                    await self._send(state, channel, routing_key, message, outgoing)
             except ChannelFull:
                 self.stats.channel_full += 1  # only here: group_send never raises it
                 raise
 
-    async def _send(self, channel: str, routing_key: str, message: dict[str, Any],
-                    outgoing: Outgoing | None) -> None:
+    async def _send_here(self, channel: str, routing_key: str, message: dict[str, Any],
+                         outgoing: Outgoing | None) -> None:
+        await self._send(self._state(), channel, routing_key, message, outgoing)
+
+    async def _send(self, state: LoopState, channel: str, routing_key: str,
+                    message: dict[str, Any], outgoing: Outgoing | None) -> None:
         body = self.codec.encode(message)
-        state = self._state()
         if "!" not in channel:
             await state.publish(routing_key, body, {}, normal_channel=channel,
                                 outgoing=outgoing)
@@ -148,7 +170,8 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         await state.flush()
 
     async def close(self) -> None:
-        """Close this loop's connection; other loops' close when their loops end."""
+        """Close this loop's connection and the relay's; other loops' close when they end."""
         state = self._states.pop(asyncio.get_running_loop(), None)
         if state is not None:
             await state.close()
+        await self._relay.close()

@@ -13,7 +13,7 @@ from asgiref.sync import async_to_sync
 
 from amqp_channels import AMQPChannelLayer
 from tests.conftest import LayerFactory
-from tests.helpers import receive
+from tests.helpers import layer_connections, receive
 
 
 def test_constructible_without_a_running_loop() -> None:
@@ -23,26 +23,27 @@ def test_constructible_without_a_running_loop() -> None:
     AMQPChannelLayer(hosts=["amqp://guest:guest@127.0.0.1:1/"])
 
 
-def _connections(rabbitmq, prefix: str) -> int:
-    return sum(1 for n in rabbitmq.connection_names()
-               if n.startswith(f"amqp-channels {prefix}."))
-
-
 async def test_async_to_sync_from_threads_each_on_a_fresh_loop(
         make_layer: LayerFactory, rabbitmq, prefix: str,
         caplog: pytest.LogCaptureFixture) -> None:
-    """async_to_sync(layer.send) works call after call from plain threads, each call on a
-    new loop; every loop's connection is closed with it and no task is destroyed pending."""
+    """async_to_sync works call after call from plain threads, each call on a new loop that
+    makes its own state (a channel, a send, a receive); every loop's connection is closed
+    with it and no task is destroyed pending."""
     receiver = make_layer()
     channel = await receiver.new_channel()
     shared = make_layer()  # one layer object used from many loops, as Django does
     errors: list[BaseException] = []
 
+    async def round_trip(n: int, i: int) -> None:
+        own = await shared.new_channel()
+        await shared.send(own, {"type": "self"})
+        assert (await receive(shared, own))["type"] == "self"
+        await shared.send(channel, {"type": "x", "n": n, "i": i})
+
     def worker(n: int) -> None:
         try:
             for i in range(5):
-                async_to_sync(shared.send)(channel, {"type": "x", "n": n, "i": i})
-                async_to_sync(shared.send)("loops-normal", {"type": "y"})
+                async_to_sync(round_trip)(n, i)
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -59,9 +60,9 @@ async def test_async_to_sync_from_threads_each_on_a_fresh_loop(
     assert not [r for r in caplog.records if "destroyed" in r.getMessage()]
     assert not shared._states  # every per-loop state went away with its loop
     deadline = time.monotonic() + 5
-    while _connections(rabbitmq, prefix) > 1 and time.monotonic() < deadline:
+    while layer_connections(rabbitmq, prefix) > 1 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)  # the broker notices closed sockets asynchronously
-    assert _connections(rabbitmq, prefix) == 1  # only the receiver's
+    assert layer_connections(rabbitmq, prefix) == 1  # only the receiver's
 
 
 async def test_one_layer_serves_two_loops_at_once(make_layer: LayerFactory) -> None:
@@ -103,9 +104,9 @@ def test_a_stopped_unclosed_loop_is_closed_at_exit(rabbitmq, prefix: str) -> Non
     loop = asyncio.new_event_loop()
     try:
         loop.run_until_complete(layer.new_channel())  # connected; the loop stops, unclosed
-        assert _connections(rabbitmq, prefix) == 1
+        assert layer_connections(rabbitmq, prefix) == 1
         close_left_over()
-        assert _connections(rabbitmq, prefix) == 0
+        assert layer_connections(rabbitmq, prefix) == 0
         assert not loop.is_closed()  # the loop's owner closes it, not the hook
     finally:
         loop.close()

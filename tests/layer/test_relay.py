@@ -1,0 +1,191 @@
+"""The relay: publishes from short-lived loops (async_to_sync in plain threads) share one
+connection, behave like any send, and leave nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
+
+from amqp_channels.layer.relay import Relay
+from tests.conftest import LayerFactory
+from tests.helpers import layer_connections, receive, receives_nothing, wait_until
+
+
+def _relay_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("amqp-channels relay")]
+
+
+async def _in_thread(call: Callable[[], object]) -> None:
+    """Run a blocking ``call`` in a plain thread (as a Django view would) and wait for it."""
+    thread_errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:  # reported below
+            thread_errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    while thread.is_alive():
+        await asyncio.sleep(0.02)
+    if thread_errors:
+        raise thread_errors[0]
+
+
+async def test_async_to_sync_sends_share_one_connection(
+        make_layer: LayerFactory, rabbitmq, prefix: str) -> None:
+    """Thirty async_to_sync sends from three threads, each on its own loop, arrive in order
+    per thread over a single relay connection, which close() takes away."""
+    receiver = make_layer()
+    channel = await receiver.new_channel()
+    shared = make_layer()
+
+    def worker(n: int) -> None:
+        for i in range(5):
+            async_to_sync(shared.send)(channel, {"type": "x", "n": n, "i": i})
+            async_to_sync(shared.group_send)("relay-group", {"type": "g"})
+
+    await asyncio.gather(*(_in_thread(lambda n=n: worker(n)) for n in range(3)))
+    got = [(await receive(receiver, channel)) for _ in range(15)]
+    for n in range(3):
+        assert [m["i"] for m in got if m["n"] == n] == list(range(5))
+    assert layer_connections(rabbitmq, prefix) == 2  # the receiver's and the relay's
+    assert len(_relay_threads()) == 1
+    await shared.close()
+    assert not _relay_threads()
+    deadline = time.monotonic() + 5
+    while layer_connections(rabbitmq, prefix) > 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert layer_connections(rabbitmq, prefix) == 1
+
+
+async def test_relayed_group_send_reaches_members(make_layer: LayerFactory) -> None:
+    """A group_send relayed from a short-lived loop reaches members in another process's
+    loop, like any group_send."""
+    member_layer = make_layer()
+    member = await member_layer.new_channel()
+    await member_layer.group_add("relayed", member)
+    sender = make_layer()
+    await _in_thread(lambda: async_to_sync(sender.group_send)("relayed", {"type": "hello"}))
+    assert (await receive(member_layer, member))["type"] == "hello"
+
+
+async def test_relayed_send_raises_channel_full(make_layer: LayerFactory) -> None:
+    """A relayed send to a full channel raises ChannelFull in the caller's thread."""
+    layer = make_layer(capacity=1)
+    await layer.flush()
+    outcome: list[str] = []
+
+    def sends() -> None:
+        async_to_sync(layer.send)("relay-full", {"type": "first"})
+        try:
+            async_to_sync(layer.send)("relay-full", {"type": "second"})
+        except ChannelFull:
+            outcome.append("full")
+
+    await _in_thread(sends)
+    assert outcome == ["full"]
+    assert (await receive(layer, "relay-full"))["type"] == "first"
+    assert await receives_nothing(layer, "relay-full")
+
+
+async def test_relayed_bad_input_raises_in_the_caller(make_layer: LayerFactory) -> None:
+    """Bad input on the relayed path is the same clear error, and nothing is sent."""
+    layer = make_layer()
+
+    def bad() -> None:
+        with pytest.raises(TypeError):
+            async_to_sync(layer.send)("relay-bad", {"type": "x", "value": object()})
+        with pytest.raises(TypeError):
+            async_to_sync(layer.send)("bad name", {"type": "x"})
+
+    await _in_thread(bad)
+    assert await receives_nothing(layer, "relay-bad")
+
+
+async def test_a_loop_that_publishes_again_gets_its_own_state(
+        make_layer: LayerFactory) -> None:
+    """Only a loop's first publish is relayed: a loop that lives (publishes twice) gets
+    its own connection; loops of the main thread are never relayed."""
+    layer = make_layer()
+    seen: list[bool] = []
+
+    async def twice() -> None:
+        loop = asyncio.get_running_loop()
+        await layer.send("relay-twice", {"type": "a"})
+        seen.append(loop in layer._states)
+        await layer.send("relay-twice", {"type": "b"})
+        seen.append(loop in layer._states)
+
+    await _in_thread(lambda: asyncio.run(twice()))
+    assert seen == [False, True]
+    await layer.send("relay-twice", {"type": "c"})
+    assert asyncio.get_running_loop() in layer._states
+    assert [(await receive(layer, "relay-twice"))["type"] for _ in range(3)] == ["a", "b", "c"]
+
+
+async def test_relay_carries_context_and_cancellation() -> None:
+    """The relayed coroutine sees the caller's context variables (the trace context travels
+    this way), and cancelling the caller cancels it."""
+    relay = Relay("test")
+    marker: contextvars.ContextVar[str] = contextvars.ContextVar("marker", default="unset")
+    cancelled = threading.Event()
+
+    async def read_marker() -> str:
+        return marker.get()
+
+    async def wait_forever() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    try:
+        marker.set("caller")
+        assert await relay.run(read_marker) == "caller"
+        task = asyncio.ensure_future(relay.run(wait_forever))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await asyncio.get_running_loop().run_in_executor(None, cancelled.wait, 5)
+    finally:
+        await relay.close()
+    assert not _relay_threads()
+
+
+def test_relay_closes_its_connection_at_exit(rabbitmq, prefix: str) -> None:
+    """A script that sends with async_to_sync and exits without close() still closes the
+    relay's connection with a Connection.Close (not a dropped socket)."""
+    script = (
+        "from asgiref.sync import async_to_sync\n"
+        "from amqp_channels import AMQPChannelLayer\n"
+        f"layer = AMQPChannelLayer(hosts=[{rabbitmq.url!r}], prefix={prefix!r})\n"
+        "async_to_sync(layer.group_send)('exit-group', {'type': 'x'})\n"
+        "print('sent', flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "sent"
+    assert "Traceback" not in done.stderr
+    records: list[str] = []
+
+    def logged() -> bool:
+        records[:] = rabbitmq.closing_records(f"amqp-channels {prefix}.")
+        return bool(records)
+
+    wait_until(logged, "the relay connection's closing record in the node log")
+    assert len(records) == 1, records
+    assert "[info]" in records[0] and "unexpectedly" not in records[0], records[0]
