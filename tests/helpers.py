@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -41,3 +42,22 @@ def layer_connections(rabbitmq: Any, prefix: str) -> int:
     """How many AMQP connections of layers with ``prefix`` the broker has open."""
     return sum(1 for name in rabbitmq.connection_names()
                if name.startswith(f"amqp-channels {prefix}."))
+
+
+async def in_thread(call: Callable[[], object]) -> None:
+    """Run a blocking ``call`` in a plain thread (as a Django view would) without blocking
+    this loop, and raise what it raised."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:  # re-raised below, in the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    while thread.is_alive():
+        await asyncio.sleep(0.02)
+    if errors:
+        raise errors[0]

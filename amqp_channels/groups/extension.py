@@ -7,7 +7,6 @@ from typing import Any
 from ..layer.core import CoreChannelLayer
 from ..layer.loop_state import LoopState
 from ..layer.naming import group_router
-from ..telemetry.spans import Outgoing
 from .loop_groups import LoopGroups
 
 
@@ -18,21 +17,17 @@ class GroupsExtension(CoreChannelLayer):
         super()._attach(state)
         state.addons["groups"] = LoopGroups(state)
 
-    def _groups(self) -> LoopGroups:
-        groups: LoopGroups = self._state().addons["groups"]
-        return groups
-
     async def group_add(self, group: str, channel: str) -> None:
         """Add ``channel`` to ``group`` (idempotent; refreshes its expiry)."""
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        await self._groups().add(group, channel)
+        await self._here_or_relayed(lambda state: _groups(state).add(group, channel))
 
     async def group_discard(self, group: str, channel: str) -> None:
         """Remove ``channel`` from ``group``; no error when it is not a member."""
         self.require_valid_group_name(group)
         self.require_valid_channel_name(channel)
-        await self._groups().discard(group, channel)
+        await self._here_or_relayed(lambda state: _groups(state).discard(group, channel))
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         """Send ``message`` to every member of ``group``; full members are skipped."""
@@ -40,17 +35,14 @@ class GroupsExtension(CoreChannelLayer):
         with self.telemetry.producer("group_send", group, exchange=group_router(self.prefix),
                                      routing_key=group) as outgoing:
             body = self.codec.encode(message)
-            state = self._publisher()
-            if state is None:
-                await self._relay.run(self._group_send_here, group, body, outgoing)
-            else:
-                await state.addons["groups"].send(group, body, outgoing)
+            await self._here_or_relayed(lambda state: _groups(state).send(group, body, outgoing))
 
-    async def _group_send_here(self, group: str, body: bytes,
-                               outgoing: Outgoing | None) -> None:
-        await self._groups().send(group, body, outgoing)
+    async def _flush(self, state: LoopState) -> None:
+        # flush() also drops this loop's group memberships.
+        await _groups(state).flush()
+        await super()._flush(state)
 
-    async def flush(self) -> None:
-        """Drop every message, queue and group membership of this layer on this loop."""
-        await self._groups().flush()
-        await super().flush()
+
+def _groups(state: LoopState) -> LoopGroups:
+    groups: LoopGroups = state.addons["groups"]
+    return groups

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from typing import Any, ClassVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, TypeVar
 
 from channels.exceptions import ChannelFull, MessageTooLarge
 from channels.layers import BaseChannelLayer
@@ -19,9 +20,11 @@ from ..telemetry.spans import Outgoing
 from .config import LayerConfig
 from .loop_state import LoopState
 from .naming import CHANNEL_HEADER, channel_queue, inbox_queue, inbox_token, random_token
-from .relay import Relay
+from .relay import Relay, take_from
 from .stats import LayerStats
 from .wire import Codec
+
+T = TypeVar("T")
 
 #: Channel names whose check and queue are remembered; past this many, start over.
 ROUTE_CACHE_SIZE = 4096
@@ -67,13 +70,23 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self._attach(state)
         return state
 
-    def _publisher(self) -> LoopState | None:
-        """This loop's state for a publish, or None when the relay should make it."""
+    def _local_state(self) -> LoopState | None:
+        """This loop's state, or None when this call goes through the relay (relay.py)."""
         loop = asyncio.get_running_loop()
         state = self._states.get(loop)
         if state is None and not self._relay.takes(loop):
             state = self._new_state(loop)
         return state
+
+    async def _here_or_relayed(self, act: Callable[[LoopState], Coroutine[Any, Any, T]]) -> T:
+        """``act`` on this loop's state, or on the relay's for a short-lived loop."""
+        state = self._local_state()
+        if state is None:
+            return await self._relay.run(self._act_here, act)
+        return await act(state)
+
+    async def _act_here(self, act: Callable[[LoopState], Coroutine[Any, Any, T]]) -> T:
+        return await act(self._state())
 
     def _attach(self, state: LoopState) -> None:
         """Extensions hook in here, before the new loop state first connects."""
@@ -108,7 +121,7 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         with self.telemetry.producer("send", channel, exchange="",
                                      routing_key=routing_key) as outgoing:
             try:
-                state = self._publisher()
+                state = self._local_state()
                 if state is None:
                     await self._relay.run(self._send_here, channel, routing_key, message,
                                           outgoing)
@@ -143,29 +156,45 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next message on ``channel``; waits until one arrives (cancellation-safe)."""
         route = self._route(channel)
-        state = self._state()
         if "!" in channel:
-            if route != state.inbox.queue:  # on another process's or loop's inbox
-                raise ForeignChannel(
-                    f"process-specific channel {channel!r} was not made by new_channel() "
-                    "of this layer on this event loop"
-                )
+            state = self._states.get(asyncio.get_running_loop())
+            if state is None or route != state.inbox.queue:
+                return await self._receive_elsewhere(channel, route)
             message = await state.inbox.receive(channel)
             self.stats.received += 1
             return message
-        return await state.shared.receive(channel)
+        return await self._state().shared.receive(channel)
+
+    async def _receive_elsewhere(self, channel: str, route: str) -> dict[str, Any]:
+        """Receive on a channel another loop of this layer made (the relay's, say)."""
+        owner = next((state for state in list(self._states.values())
+                      if state.inbox.queue == route), None)
+        if owner is None or not owner.loop.is_running():
+            raise ForeignChannel(
+                f"process-specific channel {channel!r} was not made by new_channel() of this "
+                "layer in this process, or the event loop that made it has ended"
+            )
+        inbox = owner.inbox
+        message = await take_from(owner.loop, lambda: inbox.receive(channel),
+                                  lambda taken: inbox.put_back(channel, taken))
+        self.stats.received += 1
+        return message
 
     async def new_channel(self, prefix: str = "specific") -> str:
         """A new process-specific channel name, receivable once this returns."""
-        state = self._state()
+        return await self._here_or_relayed(lambda state: self._new_channel(state, prefix))
+
+    async def _new_channel(self, state: LoopState, prefix: str) -> str:
         name = f"{prefix}.{state.token}!{random_token()}"
         self.require_valid_channel_name(name)
         await state.link.ready(self.config.connect_timeout)
         return name
 
     async def flush(self) -> None:
-        """Drop every message and queue this layer holds or declared on this loop."""
-        state = self._state()
+        """Drop every message, queue and group membership this layer holds on this loop."""
+        await self._here_or_relayed(self._flush)
+
+    async def _flush(self, state: LoopState) -> None:
         await state.link.ready(self.config.send_timeout)
         await state.flush()
 

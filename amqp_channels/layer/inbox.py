@@ -161,6 +161,14 @@ class Inbox:
         buffer.put((time.monotonic() + self._config.expiry, message, pending, incoming))
         return True
 
+    def put_back(self, channel: str, message: dict[str, Any]) -> None:
+        """Return a message that a receive on another loop took but could not hand over
+        (its caller was cancelled): the channel's next receive gets it."""
+        buffer = self._buffers.get(channel)
+        if buffer is None:
+            buffer = self._buffers[channel] = ChannelBuffer()
+        buffer.put_back((time.monotonic() + self._config.expiry, message, None, None))
+
     def _is_read(self, channel: str, buffer: ChannelBuffer[Entry]) -> bool:
         if buffer.waiting:
             return True

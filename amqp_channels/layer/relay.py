@@ -1,21 +1,25 @@
-"""Publishes from event loops that live for one call, on one long-lived loop instead.
+"""Calls from event loops that live for one call, run on one long-lived loop instead.
 
 Why it exists: ``async_to_sync(channel_layer.group_send)(...)`` from a Django view, signal
 or Celery task, the pattern the Channels docs show for code outside consumers, runs each
 call on a new event loop in a new thread (asgiref), which is closed right after. The layer
-keeps a connection per loop, so every such call would open and close an AMQP connection
-(about 10 ms here). The relay is one daemon thread running one loop for the whole layer:
-the first publish of a loop outside the main thread goes there, so short-lived loops share
-one connection.
+keeps a connection and an inbox per loop, so every such call would open and close an AMQP
+connection (about 10 ms here), and a channel made by ``async_to_sync(new_channel)`` would
+die with its loop before anyone could read it. The relay is one daemon thread running one
+loop for the whole layer: the first call of a loop outside the main thread (``send``,
+``group_send``, ``new_channel``, ``group_add``, ``group_discard``, ``flush``) runs there, so
+short-lived loops share one connection, and channels they make live on the relay's inbox.
 
 Invariants:
-* only a loop's first publish is relayed: a loop that publishes again evidently lives, and
-  gets its own state (a long-lived loop pays one thread hop, once);
+* only a loop's first call is relayed: a loop that calls again evidently lives, and gets
+  its own state (a long-lived loop pays one thread hop, once);
 * loops in the main thread (Daphne, runworker, tests) are never relayed;
-* the caller's context (tracing) travels with the publish, and cancelling the caller
-  cancels the publish; every wait on the relay is bounded by the publish's own deadline;
+* the caller's context (tracing) travels with the call, and cancelling the caller cancels
+  it; every wait on the relay is bounded by the call's own deadline;
+* a receive on a channel another live loop made (the relay's, say) runs on that loop
+  (``take_from``), and a message taken for a caller that was cancelled meanwhile goes back;
 * the relay's loop is shut down as ``asyncio.run`` does (its link closes its connection)
-  by ``close()``, at interpreter exit, and is started again on the next publish; a forked
+  by ``close()``, at interpreter exit, and is started again on the next call; a forked
   child starts its own.
 """
 
@@ -30,6 +34,8 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from ..errors import ForeignChannel
+
 T = TypeVar("T")
 
 START_TIMEOUT = 10.0  # starting a thread and a loop; seconds only if the machine stalls
@@ -37,7 +43,7 @@ STOP_TIMEOUT = 10.0  # the link's own close is bounded well under this
 
 
 class Relay:
-    """A daemon thread with an event loop that runs publishes for short-lived loops."""
+    """A daemon thread with an event loop that runs the calls of short-lived loops."""
 
     def __init__(self, name: str) -> None:
         self._name = name
@@ -50,18 +56,18 @@ class Relay:
         self._exit_hook = False
 
     def takes(self, loop: asyncio.AbstractEventLoop) -> bool:
-        """Whether this publish from ``loop`` (which has no state yet) should be relayed."""
+        """Whether this call from ``loop`` (which has no state yet) should be relayed."""
         if threading.current_thread() is threading.main_thread() or loop is self._loop:
             return False
         if loop in self._seen:
-            return False  # its second publish: a loop that lives gets its own connection
+            return False  # its second call: a loop that lives gets its own connection
         self._seen.add(loop)
         return True
 
-    async def run(self, publish: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
-        """Run ``publish(*args)`` on the relay's loop and return what it returns."""
+    async def run(self, call: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        """Run ``call(*args)`` on the relay's loop and return what it returns."""
         future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
-            publish(*args), self._running_loop())
+            call(*args), self._running_loop())
         return await asyncio.wrap_future(future)
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
@@ -107,3 +113,48 @@ class Relay:
         """``stop()`` without blocking the calling loop."""
         if self._loop is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.stop)
+
+
+async def take_from(loop: asyncio.AbstractEventLoop,
+                    take: Callable[[], Coroutine[Any, Any, T]],
+                    give_back: Callable[[T], None]) -> T:
+    """Run ``take()`` on another running ``loop`` and return its result, losing nothing.
+
+    For a receive on a channel another loop of this process owns (the relay's, say). If the
+    caller is cancelled after ``take()`` got its item, ``give_back(item)`` runs on ``loop``
+    so the next receiver gets it; cancelling the caller cancels ``take()`` too.
+    """
+    caller = asyncio.get_running_loop()
+    waiter: asyncio.Future[T] = caller.create_future()
+    started: list[asyncio.Task[T]] = []
+
+    def settle(task: asyncio.Task[T]) -> None:  # on the caller's loop
+        if waiter.done():  # the caller gave up: return what was taken
+            if not task.cancelled() and task.exception() is None:
+                loop.call_soon_threadsafe(give_back, task.result())
+        elif task.cancelled():
+            waiter.set_exception(ForeignChannel("the event loop that owns the channel ended"))
+        elif (error := task.exception()) is not None:
+            waiter.set_exception(error)
+        else:
+            waiter.set_result(task.result())
+
+    def finished(task: asyncio.Task[T]) -> None:  # on ``loop``
+        try:
+            caller.call_soon_threadsafe(settle, task)
+        except RuntimeError:  # the caller's loop is closed: nobody is waiting any more
+            if not task.cancelled() and task.exception() is None:
+                give_back(task.result())
+
+    def start() -> None:  # on ``loop``
+        task = loop.create_task(take())
+        started.append(task)
+        task.add_done_callback(finished)
+
+    loop.call_soon_threadsafe(start)
+    try:
+        return await waiter
+    except asyncio.CancelledError:
+        # Runs after start() on ``loop`` (its callbacks run in order).
+        loop.call_soon_threadsafe(lambda: [task.cancel() for task in started])
+        raise

@@ -12,8 +12,9 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from amqp_channels import AMQPChannelLayer
+from amqp_channels.errors import ForeignChannel
 from tests.conftest import LayerFactory
-from tests.helpers import layer_connections, receive
+from tests.helpers import in_thread, layer_connections, receive
 
 
 def test_constructible_without_a_running_loop() -> None:
@@ -35,7 +36,8 @@ async def test_async_to_sync_from_threads_each_on_a_fresh_loop(
     errors: list[BaseException] = []
 
     async def round_trip(n: int, i: int) -> None:
-        own = await shared.new_channel()
+        await shared.send("loops-normal", {"type": "y"})  # a loop's first call is relayed
+        own = await shared.new_channel()  # the second makes the loop's own state
         await shared.send(own, {"type": "self"})
         assert (await receive(shared, own))["type"] == "self"
         await shared.send(channel, {"type": "x", "n": n, "i": i})
@@ -58,32 +60,67 @@ async def test_async_to_sync_from_threads_each_on_a_fresh_loop(
     got = sorted([(await receive(receiver, channel))["n"] for _ in range(15)])
     assert got == [0] * 5 + [1] * 5 + [2] * 5
     assert not [r for r in caplog.records if "destroyed" in r.getMessage()]
-    assert not shared._states  # every per-loop state went away with its loop
+    # Every per-loop state went away with its loop; the relay's stays until close().
+    assert list(shared._states) == [shared._relay._loop]
+    await shared.close()
+    assert not shared._states
     deadline = time.monotonic() + 5
     while layer_connections(rabbitmq, prefix) > 1 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)  # the broker notices closed sockets asynchronously
     assert layer_connections(rabbitmq, prefix) == 1  # only the receiver's
 
 
-async def test_one_layer_serves_two_loops_at_once(make_layer: LayerFactory) -> None:
-    """A layer used from another thread's loop keeps working on the main loop too."""
+async def test_receive_from_another_loop(make_layer: LayerFactory) -> None:
+    """A live loop of the layer can receive, in order, on a channel another of its loops
+    made (the receive runs on the owner's loop)."""
     layer = make_layer()
     channel = await layer.new_channel()
-    result: list[str] = []
+    for i in range(3):
+        await layer.send(channel, {"type": "x", "i": i})
+    got: list[int] = []
 
-    def other_thread() -> None:
-        async def use() -> None:
-            other = await layer.new_channel()
-            await layer.send(other, {"type": "self"})
-            result.append((await asyncio.wait_for(layer.receive(other), 10))["type"])
-            await layer.send(channel, {"type": "cross"})
-        asyncio.run(use())
+    async def take() -> None:
+        for _ in range(3):
+            got.append((await receive(layer, channel))["i"])
 
-    thread = threading.Thread(target=other_thread)
-    thread.start()
-    assert (await receive(layer, channel))["type"] == "cross"
-    thread.join(10)
-    assert result == ["self"]
+    await in_thread(lambda: asyncio.run(take()))
+    assert got == [0, 1, 2]
+
+
+async def test_receive_from_another_loop_cancelled_after_the_take_loses_nothing(
+        make_layer: LayerFactory) -> None:
+    """The race that matters: the owner's loop took the message for a receive whose caller
+    is cancelled before it is handed over; the message goes back, first in line."""
+    layer = make_layer()
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "first"})
+    await layer.send(channel, {"type": "second"})
+
+    async def give_up() -> None:
+        pending = asyncio.ensure_future(layer.receive(channel))
+        await asyncio.sleep(0)  # the receive is handed to the owner's loop
+        time.sleep(0.3)  # noqa: ASYNC251 - on purpose: busy while the owner takes "first"
+        pending.cancel()  # ... and the caller gives up before it is handed over
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+
+    await in_thread(lambda: asyncio.run(give_up()))
+    assert [(await receive(layer, channel))["type"] for _ in range(2)] == ["first", "second"]
+
+
+async def test_receive_on_a_channel_of_an_ended_loop_is_refused(
+        make_layer: LayerFactory) -> None:
+    """A channel made by a loop that has ended has no inbox any more: ForeignChannel."""
+    layer = make_layer()
+    made: list[str] = []
+
+    async def make() -> None:
+        await layer.send("ended-loop", {"type": "warm"})  # a second call: its own state
+        made.append(await layer.new_channel())
+
+    await in_thread(lambda: asyncio.run(make()))
+    with pytest.raises(ForeignChannel):
+        await layer.receive(made[0])
 
 
 async def test_close_then_use_again(make_layer: LayerFactory) -> None:

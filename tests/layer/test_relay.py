@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -17,29 +16,11 @@ from channels.exceptions import ChannelFull
 
 from amqp_channels.layer.relay import Relay
 from tests.conftest import LayerFactory
-from tests.helpers import layer_connections, receive, receives_nothing, wait_until
+from tests.helpers import in_thread, layer_connections, receive, receives_nothing, wait_until
 
 
 def _relay_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("amqp-channels relay")]
-
-
-async def _in_thread(call: Callable[[], object]) -> None:
-    """Run a blocking ``call`` in a plain thread (as a Django view would) and wait for it."""
-    thread_errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            call()
-        except BaseException as exc:  # reported below
-            thread_errors.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    while thread.is_alive():
-        await asyncio.sleep(0.02)
-    if thread_errors:
-        raise thread_errors[0]
 
 
 async def test_async_to_sync_sends_share_one_connection(
@@ -55,7 +36,7 @@ async def test_async_to_sync_sends_share_one_connection(
             async_to_sync(shared.send)(channel, {"type": "x", "n": n, "i": i})
             async_to_sync(shared.group_send)("relay-group", {"type": "g"})
 
-    await asyncio.gather(*(_in_thread(lambda n=n: worker(n)) for n in range(3)))
+    await asyncio.gather(*(in_thread(lambda n=n: worker(n)) for n in range(3)))
     got = [(await receive(receiver, channel)) for _ in range(15)]
     for n in range(3):
         assert [m["i"] for m in got if m["n"] == n] == list(range(5))
@@ -76,7 +57,7 @@ async def test_relayed_group_send_reaches_members(make_layer: LayerFactory) -> N
     member = await member_layer.new_channel()
     await member_layer.group_add("relayed", member)
     sender = make_layer()
-    await _in_thread(lambda: async_to_sync(sender.group_send)("relayed", {"type": "hello"}))
+    await in_thread(lambda: async_to_sync(sender.group_send)("relayed", {"type": "hello"}))
     assert (await receive(member_layer, member))["type"] == "hello"
 
 
@@ -93,7 +74,7 @@ async def test_relayed_send_raises_channel_full(make_layer: LayerFactory) -> Non
         except ChannelFull:
             outcome.append("full")
 
-    await _in_thread(sends)
+    await in_thread(sends)
     assert outcome == ["full"]
     assert (await receive(layer, "relay-full"))["type"] == "first"
     assert await receives_nothing(layer, "relay-full")
@@ -109,7 +90,7 @@ async def test_relayed_bad_input_raises_in_the_caller(make_layer: LayerFactory) 
         with pytest.raises(TypeError):
             async_to_sync(layer.send)("bad name", {"type": "x"})
 
-    await _in_thread(bad)
+    await in_thread(bad)
     assert await receives_nothing(layer, "relay-bad")
 
 
@@ -127,7 +108,7 @@ async def test_a_loop_that_publishes_again_gets_its_own_state(
         await layer.send("relay-twice", {"type": "b"})
         seen.append(loop in layer._states)
 
-    await _in_thread(lambda: asyncio.run(twice()))
+    await in_thread(lambda: asyncio.run(twice()))
     assert seen == [False, True]
     await layer.send("relay-twice", {"type": "c"})
     assert asyncio.get_running_loop() in layer._states
@@ -189,3 +170,55 @@ def test_relay_closes_its_connection_at_exit(rabbitmq, prefix: str) -> None:
     wait_until(logged, "the relay connection's closing record in the node log")
     assert len(records) == 1, records
     assert "[info]" in records[0] and "unexpectedly" not in records[0], records[0]
+
+
+async def test_sync_code_makes_and_reads_its_own_channel(make_layer: LayerFactory) -> None:
+    """Sync code can make a channel, hand it out and read the reply, each step its own
+    async_to_sync call: the channel lives on the relay's inbox, not on a loop that ends."""
+    worker = make_layer()
+    layer = make_layer()
+    replies: list[str] = []
+
+    def ask() -> None:
+        reply_to = async_to_sync(layer.new_channel)()
+        async_to_sync(layer.send)("relay-rpc", {"type": "ask", "reply_to": reply_to})
+        replies.append(async_to_sync(layer.receive)(reply_to)["type"])
+
+    asking = asyncio.ensure_future(in_thread(ask))
+    request = await receive(worker, "relay-rpc")
+    await worker.send(request["reply_to"], {"type": "answer"})
+    await asyncio.wait_for(asking, 10)
+    assert replies == ["answer"]
+
+
+async def test_sync_group_add_of_a_remote_channel(make_layer: LayerFactory) -> None:
+    """async_to_sync(group_add) from a view, for a websocket's channel that another process
+    owns, goes through the relay and the owner gets the group's messages."""
+    daphne = make_layer()
+    websocket = await daphne.new_channel()
+    view = make_layer()
+    await in_thread(lambda: async_to_sync(view.group_add)("relay-user-7", websocket))
+    await in_thread(lambda: async_to_sync(view.group_send)("relay-user-7", {"type": "ping"}))
+    assert (await receive(daphne, websocket))["type"] == "ping"
+    await in_thread(lambda: async_to_sync(view.group_discard)("relay-user-7", websocket))
+    await view.group_send("relay-user-7", {"type": "gone"})
+    assert await receives_nothing(daphne, websocket)
+
+
+async def test_sync_flush_clears_what_the_relay_holds(make_layer: LayerFactory) -> None:
+    """async_to_sync(flush) drops the messages and memberships held on the relay."""
+    layer = make_layer()
+    sender = make_layer()
+    channel: list[str] = []
+
+    def make() -> None:
+        channel.append(async_to_sync(layer.new_channel)())
+        async_to_sync(layer.group_add)("relay-flushed", channel[0])
+
+    await in_thread(make)
+    await sender.send(channel[0], {"type": "before"})
+    await sender.group_send("relay-flushed", {"type": "before-group"})
+    wait_until(lambda: layer._buffered() == 2, "both messages in the relay's buffer")
+    await in_thread(lambda: async_to_sync(layer.flush)())
+    await sender.group_send("relay-flushed", {"type": "after-flush"})
+    assert await receives_nothing(layer, channel[0])

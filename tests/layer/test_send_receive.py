@@ -245,7 +245,7 @@ async def test_cancelled_receive_loses_nothing(make_layer: LayerFactory) -> None
 
 async def test_receive_on_someone_elses_specific_channel_is_refused(
         make_layer: LayerFactory) -> None:
-    """Only the layer and loop that made a process-specific channel can receive on it."""
+    """Another layer (as another process would) cannot receive on a channel this one made."""
     owner, other = make_layer(), make_layer()
     channel = await owner.new_channel()
     with pytest.raises(ForeignChannel):
