@@ -123,17 +123,13 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             try:
                 state = self._local_state()
                 if state is None:
-                    await self._relay.run(self._send_here, channel, routing_key, message,
-                                          outgoing)
+                    await self._relay.run(self._act_here, lambda here: self._send(
+                        here, channel, routing_key, message, outgoing))
                 else:
                     await self._send(state, channel, routing_key, message, outgoing)
             except ChannelFull:
                 self.stats.channel_full += 1  # only here: group_send never raises it
                 raise
-
-    async def _send_here(self, channel: str, routing_key: str, message: dict[str, Any],
-                         outgoing: Outgoing | None) -> None:
-        await self._send(self._state(), channel, routing_key, message, outgoing)
 
     async def _send(self, state: LoopState, channel: str, routing_key: str,
                     message: dict[str, Any], outgoing: Outgoing | None) -> None:

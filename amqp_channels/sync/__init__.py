@@ -2,8 +2,9 @@
 
 Django views, signals, management commands and Celery tasks can send with a
 ``SyncPublisher`` instead of ``async_to_sync(channel_layer.group_send)``, which builds an
-event loop and a broker connection per call. The publisher keeps a kombu connection pool
-per process and writes exactly the wire format the layer consumes (docs/wire-format.md)::
+event loop in a new thread per call (the layer relays the call to a loop of its own). The
+publisher keeps a kombu connection pool per process and writes exactly the wire format the
+layer consumes (docs/wire-format.md)::
 
     from amqp_channels.sync import get_publisher
 

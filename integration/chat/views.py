@@ -2,8 +2,8 @@
 
 The announcement view is what a Django app does from code with no event loop (a view, a
 signal, a Celery task): it publishes with ``amqp_channels.sync`` instead of
-``async_to_sync(channel_layer.group_send)``, which would start an event loop and a broker
-connection per call.
+``async_to_sync(channel_layer.group_send)``, which would start an event loop in a new
+thread per call (about 3x slower, even with the layer relaying the call over one connection).
 """
 
 from __future__ import annotations
