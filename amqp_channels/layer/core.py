@@ -8,8 +8,9 @@ works on the ``LoopState`` of the running event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from channels.exceptions import ChannelFull, MessageTooLarge
@@ -28,6 +29,14 @@ T = TypeVar("T")
 
 #: Channel names whose check and queue are remembered; past this many, start over.
 ROUTE_CACHE_SIZE = 4096
+
+
+def buffered(states: Mapping[asyncio.AbstractEventLoop, LoopState]) -> int:
+    """Messages held in local buffers, all loops (read by the metrics exporter thread).
+
+    A function of the states, not a method: the telemetry holding it, which the relay's
+    loop keeps, must not keep a dropped layer alive."""
+    return sum(state.inbox.buffered for state in list(states.values()))
 
 
 class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
@@ -49,12 +58,15 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         self.codec = Codec(self.config)
         self.stats = LayerStats()
         self.telemetry = self.config.make_telemetry()
-        self.telemetry.watch(self.prefix, self.stats, self._buffered)
         self._routes: dict[str, str] = {}  # checked channel name -> its queue
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopState] = (
             weakref.WeakKeyDictionary()
         )
+        self.telemetry.watch(self.prefix, self.stats, functools.partial(buffered, self._states))
         self._relay = Relay(self.prefix)
+        # A layer dropped without close() (Django drops them when settings change) takes
+        # its relay thread and connection with it.
+        weakref.finalize(self, self._relay.stop_soon)
 
     def _state(self) -> LoopState:
         loop = asyncio.get_running_loop()
@@ -95,10 +107,6 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         for loop, known in list(self._states.items()):
             if known is state:
                 del self._states[loop]
-
-    def _buffered(self) -> int:
-        """Messages held in local buffers, all loops (read by the metrics exporter thread)."""
-        return sum(state.inbox.buffered for state in list(self._states.values()))
 
     def _route(self, channel: str) -> str:
         """Check ``channel`` (``TypeError`` when invalid) and return the queue it lives on.

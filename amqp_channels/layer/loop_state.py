@@ -12,6 +12,7 @@ exit instead (``at_exit``).
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -50,7 +51,8 @@ class LoopState:
         self.link = Link(config, self._restore, name=f"{config.prefix}.{self.token}")
         self.link.on_return = self._unroutable
         self.shared = SharedQueues(config, codec, stats, self.link, telemetry)
-        self._on_stopped = on_stopped
+        # Weakly: the relay's loop outlives any call, and must not keep a dropped layer alive.
+        self._on_stopped = weakref.WeakMethod(on_stopped)
         self._encoded_properties: dict[tuple[tuple[str, Any], ...], bytes] = {}
         # Extensions (groups) keep their per-loop state here and add restore steps.
         self.addons: dict[str, Any] = {}
@@ -73,7 +75,9 @@ class LoopState:
         self.inbox.close()
         for hook in self.stop_hooks:
             hook()
-        self._on_stopped(self)
+        on_stopped = self._on_stopped()
+        if on_stopped is not None:
+            on_stopped(self)
 
     async def publish(self, routing_key: str, body: bytes, headers: dict[str, Any],
                       exchange: str = "", normal_channel: str | None = None,

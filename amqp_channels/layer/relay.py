@@ -109,6 +109,15 @@ class Relay:
             return  # its loop is already closed
         thread.join(STOP_TIMEOUT)
 
+    def stop_soon(self) -> None:
+        """Tell the relay's loop to shut down, without waiting (safe from any thread)."""
+        loop, stop = self._loop, self._stop
+        if loop is not None and stop is not None and self._pid == os.getpid():
+            try:
+                loop.call_soon_threadsafe(stop.set)
+            except RuntimeError:
+                pass  # its loop is already closed
+
     async def close(self) -> None:
         """``stop()`` without blocking the calling loop."""
         if self._loop is not None:

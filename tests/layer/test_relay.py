@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
+import gc
 import subprocess
 import sys
 import threading
@@ -14,6 +16,8 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 
+from amqp_channels import AMQPChannelLayer
+from amqp_channels.layer.core import buffered
 from amqp_channels.layer.relay import Relay
 from tests.conftest import LayerFactory
 from tests.helpers import in_thread, layer_connections, receive, receives_nothing, wait_until
@@ -218,7 +222,27 @@ async def test_sync_flush_clears_what_the_relay_holds(make_layer: LayerFactory) 
     await in_thread(make)
     await sender.send(channel[0], {"type": "before"})
     await sender.group_send("relay-flushed", {"type": "before-group"})
-    wait_until(lambda: layer._buffered() == 2, "both messages in the relay's buffer")
+    wait_until(lambda: buffered(layer._states) == 2, "both messages in the relay's buffer")
     await in_thread(lambda: async_to_sync(layer.flush)())
     await sender.group_send("relay-flushed", {"type": "after-flush"})
     assert await receives_nothing(layer, channel[0])
+
+
+def _send_once(layer: AMQPChannelLayer) -> None:
+    async_to_sync(layer.send)("relay-dropped", {"type": "x"})
+
+
+async def test_a_dropped_layer_stops_its_relay(rabbitmq, prefix: str) -> None:
+    """A layer nobody holds any more (Django drops them when CHANNEL_LAYERS is overridden
+    in tests) takes its relay thread and connection with it, without close()."""
+    layers = [AMQPChannelLayer(hosts=[rabbitmq.url], prefix=prefix)]
+    await in_thread(functools.partial(_send_once, layers[0]))
+    assert len(_relay_threads()) == 1
+    layers.clear()
+    gc.collect()
+    deadline = time.monotonic() + 10
+    while (_relay_threads() or layer_connections(rabbitmq, prefix)) and (
+            time.monotonic() < deadline):
+        await asyncio.sleep(0.1)
+    assert not _relay_threads()
+    assert layer_connections(rabbitmq, prefix) == 0
