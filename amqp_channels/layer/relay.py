@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import os
 import threading
 import weakref
@@ -68,7 +69,15 @@ class Relay:
         """Run ``call(*args)`` on the relay's loop and return what it returns."""
         future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
             call(*args), self._running_loop())
-        return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the caller was cancelled
+            # The relay's loop was shut down under the call (close() from elsewhere): not
+            # a cancellation of the caller, so it must not look like one.
+            raise RuntimeError("the layer was closed during this call") from None
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -140,7 +149,8 @@ async def take_from(loop: asyncio.AbstractEventLoop,
     def settle(task: asyncio.Task[T]) -> None:  # on the caller's loop
         if waiter.done():  # the caller gave up: return what was taken
             if not task.cancelled() and task.exception() is None:
-                loop.call_soon_threadsafe(give_back, task.result())
+                with contextlib.suppress(RuntimeError):  # unless its owner has ended too
+                    loop.call_soon_threadsafe(give_back, task.result())
         elif task.cancelled():
             waiter.set_exception(ForeignChannel("the event loop that owns the channel ended"))
         elif (error := task.exception()) is not None:
@@ -160,10 +170,14 @@ async def take_from(loop: asyncio.AbstractEventLoop,
         started.append(task)
         task.add_done_callback(finished)
 
-    loop.call_soon_threadsafe(start)
+    try:
+        loop.call_soon_threadsafe(start)
+    except RuntimeError:  # closed since the caller looked
+        raise ForeignChannel("the event loop that owns the channel ended") from None
     try:
         return await waiter
     except asyncio.CancelledError:
         # Runs after start() on ``loop`` (its callbacks run in order).
-        loop.call_soon_threadsafe(lambda: [task.cancel() for task in started])
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(lambda: [task.cancel() for task in started])
         raise

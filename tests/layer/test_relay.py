@@ -150,6 +150,21 @@ async def test_relay_carries_context_and_cancellation() -> None:
     assert not _relay_threads()
 
 
+async def test_a_call_cut_short_by_close_is_not_a_cancellation() -> None:
+    """A relayed call whose relay is shut down under it fails with a clear error; the
+    caller, which nobody cancelled, does not see CancelledError."""
+    relay = Relay("test")
+
+    async def wait_forever() -> None:
+        await asyncio.Event().wait()
+
+    call = asyncio.ensure_future(relay.run(wait_forever))
+    await asyncio.sleep(0.05)
+    await relay.close()
+    with pytest.raises(RuntimeError, match="closed during this call"):
+        await asyncio.wait_for(call, 5)
+
+
 def test_relay_closes_its_connection_at_exit(rabbitmq, prefix: str) -> None:
     """A script that sends with async_to_sync and exits without close() still closes the
     relay's connection with a Connection.Close (not a dropped socket)."""
