@@ -18,7 +18,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from amqp_channels.sync import SyncPublisher
 from amqp_channels.telemetry import TracedConsumerMixin
 from tests.conftest import LayerFactory
-from tests.helpers import TIMEOUT, receive
+from tests.helpers import TIMEOUT, in_thread, receive
 
 from .conftest import Otel, ParentedRecorder, RunConsumer, handled
 
@@ -65,6 +65,27 @@ async def test_trace_parent_makes_the_process_span_a_child(
     [process] = await otel.wait_finished("process specific.*!*")
     assert process.context.trace_id == producer.context.trace_id
     assert process.parent is not None and process.parent.span_id == producer.context.span_id
+
+
+async def test_a_relayed_send_keeps_the_callers_trace(
+        make_traced_layer: LayerFactory, run_consumer: RunConsumer, otel: Otel) -> None:
+    """async_to_sync(send) from a plain thread runs on the layer's relay, yet its producer
+    span is a child of the caller's span and the consumer's process span links to it."""
+    sender, receiver = make_traced_layer(), make_traced_layer()
+    consumer = await run_consumer(receiver)
+    tracer = otel.tracer_provider.get_tracer("test")
+
+    def view() -> None:
+        with tracer.start_as_current_span("view"):
+            async_to_sync(sender.send)(consumer.channel_name, {"type": "test.message"})
+
+    await in_thread(view)
+    await handled(consumer)
+    [view_span] = otel.finished("view")
+    [producer] = otel.finished("send specific.*!*")
+    [process] = await otel.wait_finished("process specific.*!*")
+    assert producer.parent is not None and producer.parent.span_id == view_span.context.span_id
+    assert [link.context.span_id for link in process.links] == [producer.context.span_id]
 
 
 class SyncRecorder(TracedConsumerMixin, SyncConsumer):  # type: ignore[misc]
