@@ -16,7 +16,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from channels.exceptions import ChannelFull
 
-from amqp_channels import AMQPChannelLayer
+from amqp_channels import AMQPChannelLayer, BrokerUnavailable
 from amqp_channels.layer.core import buffered
 from amqp_channels.layer.relay import Relay
 from tests.conftest import LayerFactory
@@ -261,3 +261,30 @@ async def test_a_dropped_layer_stops_its_relay(rabbitmq, prefix: str) -> None:
         await asyncio.sleep(0.1)
     assert not _relay_threads()
     assert layer_connections(rabbitmq, prefix) == 0
+
+
+async def test_relayed_sends_through_an_outage(own_rabbitmq,
+                                               make_own_layer: LayerFactory) -> None:
+    """With the broker down a relayed send fails within send_timeout, and once the broker
+    is back the relay's connection comes back by itself and relayed sends go through."""
+    layer = make_own_layer(send_timeout=1.0)
+    await in_thread(lambda: async_to_sync(layer.send)("relay-outage", {"type": "warm"}))
+    own_rabbitmq.stop_app()
+    try:
+        started = time.monotonic()
+        with pytest.raises(BrokerUnavailable):
+            await in_thread(lambda: async_to_sync(layer.send)("relay-outage", {"type": "lost"}))
+        assert time.monotonic() - started < 4.0
+    finally:
+        own_rabbitmq.start_app()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            await in_thread(lambda: async_to_sync(layer.send)("relay-outage", {"type": "back"}))
+            break
+        except BrokerUnavailable:
+            if time.monotonic() > deadline:
+                raise
+    assert len(_relay_threads()) == 1  # the same relay, reconnected
+    # Messages are transient: "warm" went with the broker's restart.
+    assert (await receive(layer, "relay-outage"))["type"] == "back"
