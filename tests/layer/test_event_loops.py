@@ -70,6 +70,27 @@ async def test_async_to_sync_from_threads_each_on_a_fresh_loop(
     assert layer_connections(rabbitmq, prefix) == 1  # only the receiver's
 
 
+async def test_one_layer_serves_two_loops_at_once(make_layer: LayerFactory) -> None:
+    """A layer used from another thread's loop keeps working on the main loop too."""
+    layer = make_layer()
+    channel = await layer.new_channel()
+    result: list[str] = []
+
+    def other_thread() -> None:
+        async def use() -> None:
+            other = await layer.new_channel()
+            await layer.send(other, {"type": "self"})
+            result.append((await asyncio.wait_for(layer.receive(other), 10))["type"])
+            await layer.send(channel, {"type": "cross"})
+        asyncio.run(use())
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    assert (await receive(layer, channel))["type"] == "cross"
+    thread.join(10)
+    assert result == ["self"]
+
+
 async def test_receive_from_another_loop(make_layer: LayerFactory) -> None:
     """A live loop of the layer can receive, in order, on a channel another of its loops
     made (the receive runs on the owner's loop)."""
