@@ -164,10 +164,14 @@ class Inbox:
     def put_back(self, channel: str, message: dict[str, Any]) -> None:
         """Return a message that a receive on another loop took but could not hand over
         (its caller was cancelled): the channel's next receive gets it."""
+        self._buffer(channel).put_back(
+            (time.monotonic() + self._config.expiry, message, None, None))
+
+    def _buffer(self, channel: str) -> ChannelBuffer[Entry]:
         buffer = self._buffers.get(channel)
         if buffer is None:
             buffer = self._buffers[channel] = ChannelBuffer()
-        buffer.put_back((time.monotonic() + self._config.expiry, message, None, None))
+        return buffer
 
     def _is_read(self, channel: str, buffer: ChannelBuffer[Entry]) -> bool:
         if buffer.waiting:
@@ -180,9 +184,7 @@ class Inbox:
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next unexpired message of ``channel``, waiting as long as it takes."""
-        buffer = self._buffers.get(channel)
-        if buffer is None:
-            buffer = self._buffers[channel] = ChannelBuffer()
+        buffer = self._buffer(channel)
         self._last_receive[channel] = time.monotonic()
         try:
             while True:
