@@ -129,6 +129,7 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         with self.telemetry.producer("send", channel, exchange="",
                                      routing_key=routing_key) as outgoing:
             try:
+                # _here_or_relayed written out: no closure on the hot path.
                 state = self._local_state()
                 if state is None:
                     await self._relay.run(self._act_here, lambda here: self._send(

@@ -58,7 +58,7 @@ class Relay:
 
     def takes(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Whether this call from ``loop`` (which has no state yet) should be relayed."""
-        if threading.current_thread() is threading.main_thread() or loop is self._loop:
+        if threading.current_thread() is threading.main_thread():
             return False
         if loop in self._seen:
             return False  # its second call: a loop that lives gets its own connection
@@ -110,22 +110,24 @@ class Relay:
         with self._lock:
             loop, stop, thread = self._loop, self._stop, self._thread
             self._loop = self._stop = self._thread = None
-        if loop is None or stop is None or thread is None or self._pid != os.getpid():
-            return
+        if thread is not None and self._signal(loop, stop):
+            thread.join(STOP_TIMEOUT)
+
+    def stop_soon(self) -> None:
+        """Tell the relay's loop to shut down, without waiting (safe from any thread, and
+        without the lock: a finalizer may run while this thread holds it)."""
+        self._signal(self._loop, self._stop)
+
+    def _signal(self, loop: asyncio.AbstractEventLoop | None,
+                stop: asyncio.Event | None) -> bool:
+        """Ask ``loop`` to end ``serve()``; False when there is nothing of ours to stop."""
+        if loop is None or stop is None or self._pid != os.getpid():
+            return False
         try:
             loop.call_soon_threadsafe(stop.set)
         except RuntimeError:
-            return  # its loop is already closed
-        thread.join(STOP_TIMEOUT)
-
-    def stop_soon(self) -> None:
-        """Tell the relay's loop to shut down, without waiting (safe from any thread)."""
-        loop, stop = self._loop, self._stop
-        if loop is not None and stop is not None and self._pid == os.getpid():
-            try:
-                loop.call_soon_threadsafe(stop.set)
-            except RuntimeError:
-                pass  # its loop is already closed
+            return False  # its loop is already closed
+        return True
 
     async def close(self) -> None:
         """``stop()`` without blocking the calling loop."""
