@@ -143,6 +143,14 @@ class Channel(Topology):
         self._raise_if_closed()
         self._protocol.write(encode_method(self.channel_id, method))
 
+    async def _send_unanswered(self, method: Any, expect: Any, timeout: float) -> None:
+        # Under the lock, so the dropped reply queues up behind any abandoned ones in order.
+        frame = encode_method(self.channel_id, method)
+        async with asyncio.timeout(timeout), self._lock:
+            self._raise_if_closed()
+            self._rpc.skip(expect)
+            self._protocol.write(frame)
+
     # -- frames from the protocol -----------------------------------------------------------
 
     def on_method(self, buf: bytes, start: int, end: int) -> None:

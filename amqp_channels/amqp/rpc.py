@@ -55,6 +55,10 @@ class RpcSlot:
                 if future.cancelled():
                     self._orphans.append(expect)
 
+    def skip(self, expect: Expected) -> None:
+        """A request was sent whose reply nobody awaits: drop that reply when it comes."""
+        self._orphans.append(expect)
+
     def deliver(self, method: Any) -> bool:
         """Route a reply; False if nobody expects a method of this type."""
         if self._orphans and isinstance(method, self._orphans[0]):

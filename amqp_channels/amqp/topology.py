@@ -28,6 +28,11 @@ class Topology:
         awaited call on it raises. Pipelining saves a round trip per step."""
         raise NotImplementedError
 
+    async def _send_unanswered(self, method: Any, expect: Any, timeout: float) -> None:
+        """Send a request whose reply is dropped when it comes (methods with no ``nowait``
+        flag); like ``_cast``, a failure closes the channel for the next call."""
+        raise NotImplementedError
+
     def queue_bind_nowait(self, queue: str, exchange: str, routing_key: str = "") -> None:
         """``queue_bind`` without waiting for BindOk (see ``_cast``)."""
         self._cast(commands.Queue.Bind(queue=queue, exchange=exchange,
@@ -78,6 +83,15 @@ class Topology:
         """Remove a binding made by ``queue_bind``."""
         await self._call(commands.Queue.Unbind(
             queue=queue, exchange=exchange, routing_key=routing_key, arguments=arguments,
+        ), commands.Queue.UnbindOk, timeout)
+
+    async def queue_unbind_nowait(self, queue: str, exchange: str, routing_key: str = "", *,
+                                  timeout: float = 10.0) -> None:
+        """``queue_unbind`` without waiting for UnbindOk. AMQP 0-9-1 gives queue.unbind no
+        ``nowait`` flag, so the broker still answers and the answer is dropped; ``timeout``
+        bounds only the wait for the channel's lock."""
+        await self._send_unanswered(commands.Queue.Unbind(
+            queue=queue, exchange=exchange, routing_key=routing_key,
         ), commands.Queue.UnbindOk, timeout)
 
     async def exchange_declare(self, exchange: str, exchange_type: str = "direct", *,

@@ -173,7 +173,7 @@ class LoopGroups:
                     self._bound.add(group)
                 elif bound and not wanted:
                     self._bound.discard(group)
-                    await self.topology.unbind(group, self._state.inbox.queue)
+                    await self.topology.unbind(group, self._state.inbox.queue, wait=False)
             except (ConnectionClosed, ConnectionError) as exc:
                 # The connection dropped under us; the restore after reconnect binds
                 # exactly the groups with local members.

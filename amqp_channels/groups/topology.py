@@ -65,10 +65,19 @@ class GroupTopology:
                 if attempt == BIND_ATTEMPTS - 1:
                     raise
 
-    async def unbind(self, group: str, queue: str) -> None:
-        """Stop ``queue`` receiving ``group``; the exchange goes when nobody is left."""
+    async def unbind(self, group: str, queue: str, *, wait: bool = True) -> None:
+        """Stop ``queue`` receiving ``group``; the exchange goes when nobody is left.
+
+        ``wait=False`` returns without the broker's answer: the broker handles the channel's
+        frames in order, so the next bind waits behind it and a group_add/group_discard
+        pair costs one round trip instead of two. Only for what cannot depend on the
+        binding being gone yet (an inbox, whose fan-out already skips non-members)."""
         channel = await self._amqp()
+        exchange = group_exchange(self._prefix, group)
         try:
-            await channel.queue_unbind(queue=queue, exchange=group_exchange(self._prefix, group))
+            if wait:
+                await channel.queue_unbind(queue=queue, exchange=exchange)
+            else:
+                await channel.queue_unbind_nowait(queue=queue, exchange=exchange)
         except NotFound:
             pass  # already gone: nothing was bound

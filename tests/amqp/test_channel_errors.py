@@ -104,6 +104,21 @@ async def test_failed_nowait_method_surfaces_on_the_next_call(connection: Connec
         await channel.queue_declare(f"{prefix}.nw", exclusive=True)
 
 
+async def test_unanswered_unbind_takes_effect_before_the_next_call(connection: Connection,
+                                                                   prefix: str) -> None:
+    """queue_unbind_nowait returns at once; the next awaited call on the channel sees it
+    done (the auto-delete exchange is gone), and the dropped UnbindOk answers nothing."""
+    channel = await connection.channel()
+    queue, exchange = f"{prefix}.uq", f"{prefix}.ux"
+    await channel.queue_declare(queue, exclusive=True)
+    await channel.exchange_declare(exchange, "fanout", auto_delete=True)
+    await channel.queue_bind(queue, exchange)
+    await channel.queue_unbind_nowait(queue, exchange)
+    assert await channel.queue_declare(queue, exclusive=True) == (0, 0)
+    with pytest.raises(NotFound):
+        await channel.exchange_declare(exchange, "fanout", passive=True)
+
+
 async def test_pipelined_declare_and_bind_take_effect(connection: Connection,
                                                       prefix: str) -> None:
     """nowait declare + bind, then one awaited call: the binding routes messages."""

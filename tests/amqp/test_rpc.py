@@ -41,3 +41,16 @@ async def test_reply_racing_the_cancellation_is_not_counted_twice() -> None:
     slot = RpcSlot(asyncio.get_running_loop())
     await _abandon(slot, reply_before_cleanup=True)
     assert await _next_reply(slot) == 2
+
+
+async def test_skipped_reply_does_not_answer_the_next_request() -> None:
+    """A request sent without waiting (``skip``) has its reply dropped, even when the next
+    request expects the same kind of reply."""
+    slot = RpcSlot(asyncio.get_running_loop())
+    slot.skip(Reply)
+    task = asyncio.create_task(slot.request(lambda frame: None, b"", Reply))
+    await asyncio.sleep(0)
+    assert slot.deliver(Reply(1))  # the skipped request's reply
+    assert not task.done()
+    assert slot.deliver(Reply(2))
+    assert (await task).value == 2
