@@ -21,6 +21,16 @@ class BrokerUnavailable(ConnectionError):
         super().__init__(f"RabbitMQ unavailable at {', '.join(hosts)}: {reason}")
 
 
+def no_confirm(target: str, send_timeout: float, blocked: str | None) -> str:
+    """Why a send got no answer in time: a broker alarm when RabbitMQ said it blocks
+    publishers (``blocked`` is its reason), or else silence."""
+    if blocked:
+        return (f"RabbitMQ is blocking publishers ({blocked}); a send to {target} got no "
+                f"answer within send_timeout ({send_timeout:g}s)")
+    return (f"no answer from the broker for a send to {target} within send_timeout "
+            f"({send_timeout:g}s)")
+
+
 class PermissionRefused(PermissionError):
     """The broker refused the layer's user: its login, its vhost, or a declare, bind or
     publish on a name outside its permissions (ACCESS_REFUSED). Raised at once rather than

@@ -33,6 +33,11 @@ from typing import Any
 SBIN = Path(os.environ.get("AMQP_CHANNELS_RABBITMQ_SBIN", "/usr/lib/rabbitmq/bin"))
 
 
+# Share of RAM the node may use before its memory alarm blocks publishers (RabbitMQ's
+# default is 0.4; tests run many nodes side by side).
+MEMORY_WATERMARK = 0.2
+
+
 class BrokerUnavailable(RuntimeError):
     """The RabbitMQ node could not be started or reached."""
 
@@ -102,7 +107,7 @@ class RabbitMQNode:
         (self.base_dir / "enabled_plugins").write_text("[rabbitmq_management].\n")
         # loopback_users = none lets guest log in over 127.0.0.1 only (we bind nowhere else).
         conf = ("loopback_users.guest = true\nlog.console = false\n"
-                "vm_memory_high_watermark.relative = 0.2\n")
+                f"vm_memory_high_watermark.relative = {MEMORY_WATERMARK}\n")
         tls = self.base_dir / "tls"
 
         def certificates(section: str) -> str:
@@ -220,6 +225,26 @@ class RabbitMQNode:
             yield
         finally:
             os.kill(pid, signal.SIGCONT)
+
+    @contextlib.contextmanager
+    def memory_alarm(self, timeout: float = 10.0) -> Iterator[None]:
+        """Inside the block the node's memory alarm is on, so RabbitMQ blocks every
+        connection that publishes (Connection.Blocked) as it does when a real broker runs
+        short of memory; consuming goes on."""
+        self.ctl("set_vm_memory_high_watermark", "0.000001")
+        try:
+            self._await_alarm(True, timeout)
+            yield
+        finally:
+            self.ctl("set_vm_memory_high_watermark", str(MEMORY_WATERMARK))
+            self._await_alarm(False, timeout)
+
+    def _await_alarm(self, on: bool, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while ("memory" in self.ctl("eval", "rabbit_alarm:get_alarms().").stdout) != on:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(f"memory alarm still {'off' if on else 'on'}")
+            time.sleep(0.05)
 
     def close_all_connections(self, reason: str = "closed by test") -> None:
         """Close every client connection from the broker side."""

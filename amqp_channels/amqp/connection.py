@@ -40,6 +40,8 @@ class Connection:
         self.loop = protocol.loop
         self.protocol = protocol
         self.params = params
+        # The broker's reason while it blocks this connection's publishes (an alarm).
+        self.blocked: str | None = None
         self.frame_max = FRAME_MAX
         self.channel_max = CHANNEL_MAX
         self.closed: asyncio.Future[None] = self.loop.create_future()
@@ -98,11 +100,13 @@ class Connection:
         if isinstance(method, commands.Connection.Close):
             self._on_broker_close(method)
         elif isinstance(method, commands.Connection.Blocked):
+            self.blocked = str(method.reason or "no reason given")
             LOGGER.warning("RabbitMQ at %s blocks publishing: %s", self.params.address,
-                           method.reason)
+                           self.blocked)
             self.protocol.set_blocked(True)
         elif isinstance(method, commands.Connection.Unblocked):
             LOGGER.info("RabbitMQ at %s unblocked publishing", self.params.address)
+            self.blocked = None
             self.protocol.set_blocked(False)
         elif not self._rpc.deliver(method):
             LOGGER.debug("connection: ignored unexpected %s", method.name)

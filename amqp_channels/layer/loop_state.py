@@ -21,7 +21,7 @@ from channels.exceptions import ChannelFull
 from .. import amqp
 from ..amqp.errors import AccessRefused, AMQPError, PublishNacked
 from ..amqp.properties import encode_properties
-from ..errors import BrokerUnavailable
+from ..errors import BrokerUnavailable, no_confirm
 from ..telemetry import Telemetry
 from ..telemetry.spans import Outgoing
 from .at_exit import close_at_exit
@@ -131,10 +131,9 @@ class LoopState:
             except AccessRefused as exc:
                 raise self.link.refusal(exc) from exc
             except TimeoutError as exc:
-                raise self._unavailable(
-                    f"no answer from the broker for a send to {normal_channel or routing_key} "
-                    f"within send_timeout ({self.config.send_timeout:g}s)"
-                ) from exc
+                raise self._unavailable(no_confirm(
+                    normal_channel or routing_key, self.config.send_timeout,
+                    publisher.connection.blocked)) from exc
             except (AMQPError, ConnectionError) as exc:
                 self.link.connection_lost(exc)
                 raise self._unavailable(f"send to {normal_channel or routing_key} failed: "

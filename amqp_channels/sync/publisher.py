@@ -33,7 +33,7 @@ from amqp.exceptions import AMQPError, MessageNacked
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
-from ..errors import BrokerUnavailable
+from ..errors import BrokerUnavailable, no_confirm
 from ..layer.config import LayerConfig
 from ..layer.naming import (
     CHANNEL_HEADER,
@@ -53,6 +53,9 @@ from .topology import declare_queue, declare_router
 
 RETRY_FIRST, RETRY_MAX = 0.05, 0.5  # seconds between connection attempts in one call
 BROKER_ERRORS = (OSError, AMQPError)  # socket errors (timeouts too) and AMQP errors
+
+# py-amqp reports Connection.Blocked without the broker's reason.
+BLOCKED, BLOCKED_FLAG = "a resource alarm, see the broker's log", "_amqp_channels_blocked"
 
 Declare = Callable[[Any], None]  # declares what a publish needs, on a kombu connection
 
@@ -142,10 +145,10 @@ class SyncPublisher:
             except MessageNacked:
                 raise ChannelFull(f"queue {routing_key} is at capacity") from None
             except TimeoutError as exc:
+                blocked = BLOCKED if getattr(connection.connection, BLOCKED_FLAG, False) else None
                 drop(connection)  # a late confirm must not answer the next publish
                 raise self._unavailable(
-                    f"no answer from the broker for a send to {target} within send_timeout "
-                    f"({self.config.send_timeout:g}s)") from exc
+                    no_confirm(target, self.config.send_timeout, blocked)) from exc
             except BROKER_ERRORS as exc:
                 drop(connection)
                 raise self._unavailable(f"send to {target} failed: {exc!r}") from exc
@@ -193,6 +196,13 @@ def _remaining(deadline: float) -> float:
     return max(deadline - time.monotonic(), 0.001)
 
 
+def _watch_blocking(raw: Any) -> None:
+    """Remember on a py-amqp connection whether RabbitMQ blocks its publishes (an alarm)."""
+    setattr(raw, BLOCKED_FLAG, False)
+    raw.on_blocked = lambda _reason: setattr(raw, BLOCKED_FLAG, True)
+    raw.on_unblocked = lambda: setattr(raw, BLOCKED_FLAG, False)
+
+
 def _connect(connection: Any, deadline: float, connect_timeout: float) -> None:
     """Connect if needed, and prove an idle pooled connection is still alive.
 
@@ -210,5 +220,6 @@ def _connect(connection: Any, deadline: float, connect_timeout: float) -> None:
         # One attempt: retries (and their pauses) are the caller's, inside its deadline.
         connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
         raw = connection.connection
+        _watch_blocking(raw)
     # Bound every blocking read and write of this call (declares, publish, confirm).
     raw.transport.sock.settimeout(_remaining(deadline))

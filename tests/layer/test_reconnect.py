@@ -109,6 +109,30 @@ async def test_send_to_a_frozen_broker_fails_within_send_timeout(
     assert received[1] in {"unconfirmed", "after"}
 
 
+async def test_send_while_the_broker_blocks_publishers(
+        own_rabbitmq, make_own_layer: LayerFactory) -> None:
+    """A broker short of memory blocks publishing connections (Connection.Blocked): each
+    send() gives up after about send_timeout instead of hanging, receiving goes on, and
+    sends go through again once the alarm clears."""
+    owner, sender = make_own_layer(), make_own_layer(send_timeout=1.0)
+    channel = await owner.new_channel()
+    await sender.send(channel, {"type": "warm"})
+    assert (await receive(owner, channel))["type"] == "warm"
+    with own_rabbitmq.memory_alarm():
+        for attempt in range(2):  # the first publish meets the alarm, the next the block
+            started = time.monotonic()
+            with pytest.raises(BrokerUnavailable, match=r"blocking publishers \(low on memory\)"):
+                await sender.send(channel, {"type": "blocked", "attempt": attempt})
+            assert time.monotonic() - started < 2.0
+        pending = asyncio.ensure_future(owner.receive(channel))
+    await send_with_retry(sender, channel, {"type": "after"})
+    received = [(await asyncio.wait_for(pending, 10))["type"]]
+    while received[-1] != "after":
+        received.append((await receive(owner, channel))["type"])
+    # What was refused may still have reached the broker (at most once), before "after".
+    assert set(received) <= {"blocked", "after"} and received.count("blocked") <= 2
+
+
 async def test_broker_restart_in_mid_stream(own_rabbitmq, make_own_layer: LayerFactory
                                            ) -> None:
     """A stream of messages continues across a broker restart: the receiver keeps its

@@ -43,6 +43,25 @@ def test_send_after_a_broker_restart_reconnects(
     assert next_message(own_rabbitmq.url, prefix, "restart") == {"type": "after"}
 
 
+def test_send_while_the_broker_blocks_publishers(
+        own_rabbitmq, prefix: str, make_own_publisher: PublisherFactory) -> None:
+    """A broker short of memory blocks publishing connections: each call gives up after
+    about send_timeout and says why, and calls go through again once the alarm clears."""
+    publisher = make_own_publisher(send_timeout=1.0)
+    publisher.send("alarm", {"type": "warm"})
+    assert next_message(own_rabbitmq.url, prefix, "alarm") == {"type": "warm"}
+    with own_rabbitmq.memory_alarm():
+        for call in (publisher.send, publisher.group_send):
+            started = time.monotonic()
+            with pytest.raises(BrokerUnavailable, match="blocking publishers"):
+                call("alarm", {"type": "blocked"})
+            assert time.monotonic() - started < 2.0
+    publisher.send("alarm", {"type": "after"})
+    received = next_message(own_rabbitmq.url, prefix, "alarm")
+    # The refused send may still have reached the broker (at most once), before "after".
+    assert received in ({"type": "blocked"}, {"type": "after"})
+
+
 def test_send_while_the_broker_comes_back_waits_inside_send_timeout(
         own_rabbitmq, prefix: str, make_own_publisher: PublisherFactory) -> None:
     """A call made while the broker is down retries connecting and succeeds once it is
