@@ -220,7 +220,7 @@ def layer_envs(layers: list[str], amqp_port: int, management_port: int, redis_po
                 if layer == "amqp" else None
             env = project_env(node.url if node else "amqp://unused", "load" + secrets.token_hex(3))
             if layer == "redis":
-                host, port = stack.enter_context(redis_server(redis_port))
+                (host, port), _pid = stack.enter_context(redis_server(redis_port))
                 env.update(CHAT_LAYER="redis", REDIS_URL=f"redis://{host}:{port}/0")
             envs[layer] = env
         yield envs

@@ -30,7 +30,7 @@ from benchmarks.layers import LAYER_LABELS, LAYER_NAMES, UNSUPPORTED, LayerSpec
 from benchmarks.machine import machine_info
 from benchmarks.processes import Result, describe
 from benchmarks.report import Results, write
-from benchmarks.servers import Servers, running_servers
+from benchmarks.servers import Servers, running_servers, wait_until_idle
 
 SCENARIOS = ("p2p", "work", "rtt", "fanout", "churn", "sync")
 
@@ -138,6 +138,7 @@ def _measure_guarded(
         redis_host=servers.redis_host,
         prefix=f"bench{secrets.token_hex(4)}",
     )
+    settled = wait_until_idle(servers.pids)
     started = time.monotonic()
     try:
         result = _measure(scenario, spec, args)
@@ -145,9 +146,10 @@ def _measure_guarded(
         result = {"error": describe(exc)}
     # Other work on the machine skews a run; keep the load next to the numbers.
     result["load_1min"] = round(os.getloadavg()[0], 2)
+    result["settle_s"] = round(settled, 1)
     _log(
         f"{scenario:<6} {LAYER_LABELS[name]:<12} {_summary(result)} "
-        f"({time.monotonic() - started:.1f} s)"
+        f"({time.monotonic() - started:.1f} s, after {settled:.1f} s for the brokers to idle)"
     )
     return result
 

@@ -8,6 +8,7 @@ here and are stopped here, also after Ctrl-C or an exception (the context manage
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -28,6 +29,36 @@ class Servers:
     redis_host: tuple[str, int]
     rabbitmq_version: str
     redis_version: str
+    pids: tuple[int, ...] = ()  # the server processes, watched by wait_until_idle()
+
+
+#: A server counts as idle below this share of one core, measured over IDLE_WINDOW seconds.
+IDLE_SHARE, IDLE_WINDOW, IDLE_LIMIT = 0.05, 0.5, 30.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pids: tuple[int, ...]) -> float:
+    """Wait (at most IDLE_LIMIT seconds) until the servers have finished the work the last
+    run left them, such as deleting its queues and their messages; return the wait.
+
+    Why: a run starts right after another layer's, and a broker still cleaning up after that
+    one would bill its work to whichever layer happens to come next."""
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < IDLE_LIMIT:
+            before = [_cpu_seconds(pid) for pid in pids]
+            time.sleep(IDLE_WINDOW)
+            used = max(_cpu_seconds(pid) - was for pid, was in zip(pids, before, strict=True))
+            if used < IDLE_SHARE * IDLE_WINDOW:
+                break
+    except (OSError, ValueError, IndexError):
+        pass  # no /proc (not Linux), or a server is gone: the run will say so
+    return time.monotonic() - started
 
 
 class PortInUse(RuntimeError):
@@ -60,8 +91,10 @@ def _redis_version() -> str:
 
 
 @contextlib.contextmanager
-def redis_server(port: int, *, timeout: float = 15.0) -> Iterator[tuple[str, int]]:
-    """Run a throwaway redis-server (no persistence) on 127.0.0.1:``port``."""
+def redis_server(port: int, *, timeout: float = 15.0
+                 ) -> Iterator[tuple[tuple[str, int], int]]:
+    """Run a throwaway redis-server (no persistence) on 127.0.0.1:``port``; yield where it
+    listens and its pid."""
     _require_free(port)
     proc = subprocess.Popen(
         [
@@ -88,7 +121,7 @@ def redis_server(port: int, *, timeout: float = 15.0) -> Iterator[tuple[str, int
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"redis-server on port {port} did not come up")
             time.sleep(0.05)
-        yield ("127.0.0.1", port)
+        yield ("127.0.0.1", port), proc.pid
     finally:
         proc.terminate()
         try:
@@ -131,10 +164,12 @@ def _rabbitmq_version(node: RabbitMQNode) -> str:
 @contextlib.contextmanager
 def running_servers(*, amqp_port: int, management_port: int, redis_port: int) -> Iterator[Servers]:
     """Start redis and RabbitMQ, yield where they listen, stop both on exit."""
-    with redis_server(redis_port) as redis_host, rabbitmq_node(amqp_port, management_port) as node:
+    with redis_server(redis_port) as (redis_host, redis_pid), \
+            rabbitmq_node(amqp_port, management_port) as node:
         yield Servers(
             amqp_url=node.url,
             redis_host=redis_host,
             rabbitmq_version=_rabbitmq_version(node),
             redis_version=_redis_version(),
+            pids=(int((node.base_dir / "pid").read_text().strip()), redis_pid),
         )
