@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pamqp import commands
@@ -123,6 +124,7 @@ class Channel(Topology):
         if self._confirms is not None:
             self._confirms.fail(exc)
         self._inbound.consumers.clear()
+        self._inbound.on_cancel.clear()
 
     def _release(self) -> None:
         self.connection._release_channel(self.channel_id, self)
@@ -186,9 +188,14 @@ class Channel(Topology):
                                              int(method.reply_code or 0),
                                              str(method.reply_text or "")))
         elif isinstance(method, commands.Basic.Cancel):
-            LOGGER.warning("channel %d: the broker cancelled consumer %r (queue deleted?)",
-                           self.channel_id, method.consumer_tag)
-            self._inbound.consumers.pop(str(method.consumer_tag), None)
+            tag = str(method.consumer_tag)
+            self._inbound.consumers.pop(tag, None)
+            on_cancel = self._inbound.on_cancel.pop(tag, None)
+            if on_cancel is None:
+                LOGGER.warning("channel %d: the broker cancelled consumer %r (queue "
+                               "deleted?)", self.channel_id, tag)
+            else:
+                on_cancel()
         elif isinstance(method, commands.Channel.Flow):
             self._protocol.write(encode_method(
                 self.channel_id, commands.Channel.FlowOk(active=method.active)))
@@ -270,13 +277,17 @@ class Channel(Topology):
 
     async def basic_consume(self, queue: str, callback: Callback, *, no_ack: bool = False,
                             exclusive: bool = False, consumer_tag: str = "",
-                            timeout: float = 10.0) -> str:
+                            timeout: float = 10.0,
+                            on_cancel: Callable[[], None] | None = None) -> str:
         """Start consuming ``queue``; return the consumer tag.
 
         ``callback`` is a plain function, called synchronously for each delivery, in order.
+        ``on_cancel`` is called if the broker ends the consumer (its queue was deleted).
         """
         def register(ok: commands.Basic.ConsumeOk) -> None:
             self._inbound.consumers[str(ok.consumer_tag)] = callback
+            if on_cancel is not None:
+                self._inbound.on_cancel[str(ok.consumer_tag)] = on_cancel
 
         method = commands.Basic.Consume(queue=queue, consumer_tag=consumer_tag, no_ack=no_ack,
                                         exclusive=exclusive)
@@ -287,6 +298,7 @@ class Channel(Topology):
         """Stop the consumer; deliveries already received are still dispatched."""
         def unregister(ok: commands.Basic.CancelOk) -> None:
             self._inbound.consumers.pop(consumer_tag, None)
+            self._inbound.on_cancel.pop(consumer_tag, None)
 
         await self._call(commands.Basic.Cancel(consumer_tag=consumer_tag),
                          commands.Basic.CancelOk, timeout, unregister)

@@ -64,6 +64,8 @@ class Inbound:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.consumers: dict[str, Callback] = {}
+        # Told when the broker cancels the consumer (its queue was deleted, say).
+        self.on_cancel: dict[str, Callable[[], None]] = {}
         self._deliver: _Deliver | None = None
         self._returned: Returned | None = None  # set between Basic.Return and its content
         self._properties = EMPTY

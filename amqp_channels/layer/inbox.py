@@ -34,7 +34,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import amqp
-from ..amqp.errors import AMQPError, ResourceLocked
+from ..amqp.errors import AMQPError, NotFound, ResourceLocked
 from ..telemetry import Telemetry
 from ..telemetry.handoff import HANDOFF
 from ..telemetry.spans import Incoming
@@ -105,6 +105,8 @@ class Inbox:
         self.control_handler: ControlHandler | None = None
         # Told the ``asgi-echo`` id of a group message once it has been fanned out here.
         self.echo_handler: Callable[[str], None] | None = None
+        # Asks for a reconnect, whose restore declares the inbox again (set by LoopState).
+        self.on_deleted: Callable[[BaseException], None] | None = None
 
     def owns(self, channel: str) -> bool:
         return "!" in channel and inbox_token(channel) == self.token
@@ -135,7 +137,7 @@ class Inbox:
             self._consumer, self._consumer_tag = channel, None
             if not self._paused:  # else _converge consumes once enough is taken
                 self._consumer_tag = await channel.basic_consume(
-                    self.queue, self._on_delivery, no_ack=True)
+                    self.queue, self._on_delivery, no_ack=True, on_cancel=self._deleted)
         if self._sweeper is None:
             self._schedule_sweep()
 
@@ -302,15 +304,27 @@ class Inbox:
                             self._consumer_tag = None
                     elif not self._paused and tag is None:
                         tag = await channel.basic_consume(self.queue, self._on_delivery,
-                                                          no_ack=True)
+                                                          no_ack=True, on_cancel=self._deleted)
                         if channel is self._consumer:
                             self._consumer_tag = tag
                     else:
                         return
+                except NotFound:
+                    self._deleted()  # while we were not consuming
+                    return
                 except (AMQPError, ConnectionError, TimeoutError) as exc:
                     log.info("inbox %s: consumer not switched (%r); the next reconnect "
                              "restores it", self.queue, exc)
                     return
+
+    def _deleted(self) -> None:
+        """The inbox queue was deleted on the broker (by hand, say): every channel and group
+        of this loop would go quiet for good. Reconnect instead: the restore declares the
+        queue again under its name and binds the groups, as after any outage."""
+        log.warning("inbox %s was deleted on the broker; reconnecting to declare it again",
+                    self.queue)
+        if self.on_deleted is not None:
+            self.on_deleted(ConnectionError(f"inbox {self.queue} was deleted on the broker"))
 
     def _release_all(self, entries: list[Entry]) -> None:
         for _expires_at, _message, pending, _incoming in entries:

@@ -136,8 +136,10 @@ class Link:
         return await connection.channel(timeout=self._config.connect_timeout, **kwargs)
 
     def connection_lost(self, exc: BaseException) -> None:
-        """Called by users of the link when an operation proved the connection dead."""
+        """Called by users of the link when an operation proved the connection dead, or
+        when it must be made anew (``exc`` says why, in the log and in errors)."""
         self._ready.clear()
+        self._last_error = exc
         connection = self.connection
         if connection is not None and not connection.is_closed:
             asyncio.get_running_loop().create_task(self._close_quietly(connection))

@@ -50,6 +50,7 @@ class LoopState:
         self.inbox = Inbox(config, codec, stats, self.token, telemetry)
         self.link = Link(config, self._restore, name=f"{config.prefix}.{self.token}")
         self.link.on_return = self._unroutable
+        self.inbox.on_deleted = self.link.connection_lost
         self.shared = SharedQueues(config, codec, stats, self.link, telemetry)
         # Weakly: the relay's loop outlives any call, and must not keep a dropped layer alive.
         self._on_stopped = weakref.WeakMethod(on_stopped)

@@ -176,8 +176,18 @@ class _Consumer:
             consumer = await link.open_channel()
             await consumer.basic_qos(prefetch_count=min(CONSUMER_PREFETCH,
                                                     self._owner._config.prefetch_count))
-            await consumer.basic_consume(queue, self._on_delivery, no_ack=False)
+            await consumer.basic_consume(queue, self._on_delivery, no_ack=False,
+                                         on_cancel=self._deleted)
             self._amqp = consumer
+
+    def _deleted(self) -> None:
+        """The queue was deleted on the broker (a flush elsewhere, or by hand): reconnect,
+        so the restore declares it again and resumes receiving, as after any outage."""
+        queue = channel_queue(self._owner._config.prefix, self._channel)
+        log.warning("queue %s was deleted on the broker; reconnecting to declare it again",
+                    queue)
+        self._owner._link.connection_lost(
+            ConnectionError(f"queue {queue} was deleted on the broker"))
 
     def reset(self) -> None:
         self._amqp = None

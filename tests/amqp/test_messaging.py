@@ -155,3 +155,26 @@ async def test_returned_mandatory_message_does_not_break_the_channel(
     await confirm_channel.basic_publish(b"somewhere", routing_key=queue, mandatory=True)
     ready, _ = await confirm_channel.queue_declare(queue, passive=True)
     assert ready == 1 and not confirm_channel.is_closed
+
+
+async def test_consumer_is_told_when_the_broker_cancels_it(
+        connection: Connection, channel: Channel, prefix: str) -> None:
+    """on_cancel runs when the consumer's queue is deleted, not when we cancel ourselves."""
+    cancelled: list[str] = []
+    gone, kept = f"{prefix}.gone", f"{prefix}.kept"
+    for name in (gone, kept):
+        await channel.queue_declare(name, exclusive=True)
+        await channel.basic_consume(name, lambda delivery: None, no_ack=True,
+                                    on_cancel=lambda name=name: cancelled.append(name))
+    ours = await channel.basic_consume(kept, lambda delivery: None, no_ack=True,
+                                       on_cancel=lambda: cancelled.append("ours"))
+    await channel.basic_cancel(ours)
+    other = await connection.channel()
+    await other.queue_delete(gone)
+
+
+    async def told() -> bool:
+        return bool(cancelled)
+
+    await until(told)
+    assert cancelled == [gone]

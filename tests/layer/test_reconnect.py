@@ -8,6 +8,7 @@ import time
 import pytest
 
 from amqp_channels import AMQPChannelLayer, BrokerUnavailable
+from amqp_channels.layer.naming import channel_queue
 from tests.conftest import LayerFactory
 from tests.helpers import receive
 
@@ -68,6 +69,48 @@ async def test_normal_channel_receiver_resumes_after_killed_connection(
     await asyncio.sleep(0.5)
     await wait_reconnected(worker, sender)
     await send_with_retry(sender, "resume-work", {"type": "after"})
+    assert (await asyncio.wait_for(pending, 10))["type"] == "after"
+
+
+async def wait_new_connection(layer: AMQPChannelLayer, generation: int) -> None:
+    """Wait until ``layer`` has connected again since ``generation`` and is ready."""
+    async with asyncio.timeout(20):
+        while layer._state().link.generation == generation:
+            await asyncio.sleep(0.05)
+    await wait_reconnected(layer)
+
+
+async def test_deleted_inbox_is_declared_again(own_rabbitmq, make_own_layer: LayerFactory
+                                               ) -> None:
+    """An inbox queue deleted on the broker (by hand, say) does not silence the process's
+    channels and groups for good: the layer reconnects, declares the inbox again under its
+    name, binds its groups, and receives what is sent afterwards."""
+    owner, sender = make_own_layer(), make_own_layer()
+    channel = await owner.new_channel()
+    await owner.group_add("room", channel)
+    await sender.send(channel, {"type": "warm"})
+    assert (await receive(owner, channel))["type"] == "warm"
+    generation = owner._state().link.generation
+    own_rabbitmq.ctl("delete_queue", owner._state().inbox.queue)
+    await wait_new_connection(owner, generation)
+    await sender.send(channel, {"type": "direct"})
+    await sender.group_send("room", {"type": "group"})
+    assert {(await receive(owner, channel))["type"] for _ in range(2)} == {"direct", "group"}
+
+
+async def test_deleted_normal_channel_queue_is_declared_again(
+        own_rabbitmq, make_own_layer: LayerFactory) -> None:
+    """A worker waiting in receive() on a normal channel whose queue was deleted on the
+    broker declares it again and gets what is sent afterwards."""
+    worker, sender = make_own_layer(), make_own_layer()
+    await sender.send("deleted-work", {"type": "warm"})
+    assert (await receive(worker, "deleted-work"))["type"] == "warm"
+    pending = asyncio.ensure_future(worker.receive("deleted-work"))
+    await asyncio.sleep(0.1)
+    generation = worker._state().link.generation
+    own_rabbitmq.ctl("delete_queue", channel_queue(worker.prefix, "deleted-work"))
+    await wait_new_connection(worker, generation)
+    await sender.send("deleted-work", {"type": "after"})
     assert (await asyncio.wait_for(pending, 10))["type"] == "after"
 
 
