@@ -144,12 +144,15 @@ class LoopState:
         """A direct message whose queue does not exist: its process is gone (inbox), or a
         normal channel's queue was deleted (declared again by the next send)."""
         headers = returned.properties.headers or {}
-        target = headers.get(CHANNEL_HEADER) or returned.routing_key
+        queue = returned.routing_key
+        target = headers.get(CHANNEL_HEADER) or queue
         what = (f"{headers[CONTROL_HEADER]} for" if CONTROL_HEADER in headers
                 else "message to")
-        self.shared.forget(returned.routing_key)
-        self.stats.drop("unroutable", f"{what} {target}: no queue {returned.routing_key} "
-                        "(its process is gone?)")
+        if self.shared.forget(queue):
+            why = "deleted on the broker? the next send declares it again"
+        else:
+            why = "its process is gone?"
+        self.stats.drop("unroutable", f"{what} {target}: no queue {queue} ({why})")
 
     def _properties(self, headers: dict[str, Any]) -> bytes:
         """Encoded message properties, cached: a process sends to few distinct targets."""

@@ -24,7 +24,7 @@ import logging
 from typing import Any
 
 from .. import amqp
-from ..amqp.errors import AccessRefused, PreconditionFailed
+from ..amqp.errors import AccessRefused, NotFound, PreconditionFailed
 from ..telemetry import Telemetry
 from ..telemetry.handoff import HANDOFF
 from ..telemetry.spans import Incoming
@@ -75,17 +75,25 @@ class SharedQueues:
 
     async def declare_once(self, queue: str, channel: str) -> None:
         """Declare ``queue``, the queue of normal channel ``channel``, once per connection."""
-        if self._declared_generation != self._link.generation:
-            self._declared.clear()
-            self._declared_generation = self._link.generation
+        self._follow_connection()
         if queue not in self._declared:
             await self._declare(queue, channel)
+            self._follow_connection()  # the declare may have waited for the first connection
             self._declared.add(queue)
             self.known.add(queue)
 
-    def forget(self, queue: str) -> None:
-        """``queue`` proved missing (deleted by hand): the next send declares it again."""
+    def _follow_connection(self) -> None:
+        """Forget what was declared on an earlier connection."""
+        if self._declared_generation != self._link.generation:
+            self._declared.clear()
+            self._declared_generation = self._link.generation
+
+    def forget(self, queue: str) -> bool:
+        """``queue`` proved missing (deleted on the broker): the next send declares it
+        again. True when it is a normal channel's queue this loop declared."""
+        known = queue in self.known
         self._declared.discard(queue)
+        return known
 
     async def _declare(self, queue: str, channel: str) -> None:
         declarer = self._declarer
@@ -172,13 +180,22 @@ class _Consumer:
             if self._amqp is not None and not self._amqp.is_closed:
                 return
             link = self._owner._link
-            queue = await self._owner.declared_queue(self._channel)
-            consumer = await link.open_channel()
-            await consumer.basic_qos(prefetch_count=min(CONSUMER_PREFETCH,
-                                                    self._owner._config.prefetch_count))
-            await consumer.basic_consume(queue, self._on_delivery, no_ack=False,
-                                         on_cancel=self._deleted)
-            self._amqp = consumer
+            for attempt in range(2):
+                queue = await self._owner.declared_queue(self._channel)
+                consumer = await link.open_channel()
+                await consumer.basic_qos(prefetch_count=min(CONSUMER_PREFETCH,
+                                                        self._owner._config.prefetch_count))
+                try:
+                    await consumer.basic_consume(queue, self._on_delivery, no_ack=False,
+                                                 on_cancel=self._deleted)
+                except NotFound:
+                    # Deleted on the broker since this connection declared it: again.
+                    self._owner.forget(queue)
+                    if attempt:
+                        raise
+                    continue
+                self._amqp = consumer
+                return
 
     def _deleted(self) -> None:
         """The queue was deleted on the broker (a flush elsewhere, or by hand): reconnect,

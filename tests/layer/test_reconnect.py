@@ -9,6 +9,7 @@ import pytest
 
 from amqp_channels import AMQPChannelLayer, BrokerUnavailable
 from amqp_channels.layer.naming import channel_queue
+from amqp_channels.layer.shared_queues import IDLE_RELEASE
 from tests.conftest import LayerFactory
 from tests.helpers import receive
 
@@ -112,6 +113,24 @@ async def test_deleted_normal_channel_queue_is_declared_again(
     await wait_new_connection(worker, generation)
     await sender.send("deleted-work", {"type": "after"})
     assert (await asyncio.wait_for(pending, 10))["type"] == "after"
+
+
+async def test_idle_worker_declares_a_deleted_queue_again(own_rabbitmq,
+                                                          make_own_layer: LayerFactory) -> None:
+    """A worker whose consumer was released (idle) and whose normal channel's queue was
+    then deleted on the broker declares it again on its next receive, instead of failing."""
+    worker, sender = make_own_layer(), make_own_layer()
+    await sender.send("idle-work", {"type": "warm"})
+    assert (await receive(worker, "idle-work"))["type"] == "warm"
+    await asyncio.sleep(IDLE_RELEASE + 0.5)
+    own_rabbitmq.ctl("delete_queue", channel_queue(worker.prefix, "idle-work"))
+    pending = asyncio.ensure_future(worker.receive("idle-work"))
+    for _attempt in range(20):  # a send before the queue is back is returned, and counted
+        await sender.send("idle-work", {"type": "after"})
+        done, _ = await asyncio.wait([pending], timeout=0.5)
+        if done:
+            break
+    assert (await asyncio.wait_for(pending, 1))["type"] == "after"
 
 
 async def test_send_during_outage_fails_within_send_timeout(
