@@ -5,7 +5,8 @@ Invariants:
   interleaving of ``group_add``/``group_discard`` (changes are applied under one lock, by
   comparing what is wanted with what is bound);
 * after a reconnect every group with local members is bound again before the link reports
-  ready, so consumers do nothing to keep receiving group messages;
+  ready, so consumers do nothing to keep receiving group messages; so is every normal
+  channel this process added to a group;
 * a group message reaches each live local member once, as its own decoded copy; the
   delivery stays held until every copy is received, so members that are busy push back
   on the broker (the inbox stops consuming at ``prefetch_count`` held) instead of losing
@@ -206,6 +207,12 @@ class LoopGroups:
             for group in self.local:
                 await self.topology.bind(group, self._state.inbox.queue)
                 self._bound.add(group)
+            # Normal channels' bindings outlive a lost connection, but not a broker restart
+            # (group exchanges are transient) nor their queue's deletion: bind again.
+            for group in self.normal:
+                for channel in self.normal.members(group):
+                    queue = await self._state.shared.declared_queue(channel)
+                    await self.topology.bind(group, queue)
 
     def _fan_out(self, group: str, message: dict[str, Any],
                  another_copy: Callable[[], dict[str, Any]], pending: Held,

@@ -95,6 +95,26 @@ async def test_memberships_survive_a_broker_restart(own_rabbitmq,
     assert got["type"] == "after"
 
 
+async def test_normal_channel_memberships_survive_a_broker_restart(
+        own_rabbitmq, make_own_layer: LayerFactory) -> None:
+    """A normal channel added to a group is bound again after a broker restart (its
+    durable queue survives; the transient group exchange does not), by the process that
+    added it."""
+    adder, worker = make_own_layer(), make_own_layer()
+    await adder.group_add("restart-normal", "restart-work")
+    await adder.group_send("restart-normal", {"type": "before"})
+    assert (await receive(worker, "restart-work"))["type"] == "before"
+    generation = adder._state().link.generation
+    own_rabbitmq.stop_app()
+    own_rabbitmq.start_app()
+    async with asyncio.timeout(30):
+        while adder._state().link.generation == generation or not adder._state().link.is_ready:
+            await asyncio.sleep(0.05)
+        await worker._state().link.ready(20)
+    await adder.group_send("restart-normal", {"type": "after"})
+    assert (await receive(worker, "restart-work"))["type"] == "after"
+
+
 async def test_plain_amqp_client_publishes_into_a_group(rabbitmq, layer: AMQPChannelLayer,
                                                         prefix: str) -> None:
     """A non-Channels service publishes to {prefix}.groups with the group as routing key
