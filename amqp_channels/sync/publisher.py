@@ -14,7 +14,8 @@ What it guarantees, matching the async layer:
   ``stats`` (a ``LayerStats``: sent, ``ChannelFull``, dropped by reason) and reported through
   the same metrics as the layer's, confirm latency included;
 * a ``send`` whose queue is gone (its process ended) is returned by the broker (it is
-  published ``mandatory``) and counted as dropped ``unroutable``, as in the layer;
+  published ``mandatory``) and counted as dropped ``unroutable``, as in the layer; a normal
+  channel's queue deleted on the broker is declared again and the message sent once more;
 * every call ends within ``send_timeout``. Connecting (and declaring) is retried inside
   that deadline, so the first call after a broker restart reconnects by itself; a publish
   that may have reached the broker is never retried (at most once, like the layer). A
@@ -73,6 +74,7 @@ class SyncPublisher:
         self.telemetry = self.config.make_telemetry()
         self.stats = LayerStats()
         self._counting = threading.Lock()  # many threads publish; += is not atomic
+        self._returns = threading.local()  # .queue: returned during this thread's publish
         self.telemetry.watch(self.config.prefix, self.stats)
 
     def send(self, channel: str, message: dict[str, Any]) -> None:
@@ -133,36 +135,50 @@ class SyncPublisher:
             **traced,
         )
         with self._pool.lease(deadline) as connection:
-            channel = self._ready(connection, deadline, target, declare)
-            channel.events["basic_return"].add(self._returned)  # a set: added once
-            started = time.monotonic()
-            try:
-                channel.basic_publish_confirm(
-                    message, exchange=exchange, routing_key=routing_key,
-                    mandatory=not exchange,  # direct: a gone queue is returned, counted
-                    timeout=_remaining(deadline), confirm_timeout=_remaining(deadline),
-                )
-            except MessageNacked:
-                raise ChannelFull(f"queue {routing_key} is at capacity") from None
-            except TimeoutError as exc:
-                blocked = BLOCKED if getattr(connection.connection, BLOCKED_FLAG, False) else None
-                drop(connection)  # a late confirm must not answer the next publish
-                raise self._unavailable(
-                    no_confirm(target, self.config.send_timeout, blocked)) from exc
-            except BROKER_ERRORS as exc:
-                drop(connection)
-                raise self._unavailable(f"send to {target} failed: {exc!r}") from exc
+            for attempt in range(2):
+                channel = self._ready(connection, deadline, target, declare)
+                channel.events["basic_return"].add(self._returned)  # a set: added once
+                self._returns.queue = None
+                started = time.monotonic()
+                try:
+                    channel.basic_publish_confirm(
+                        message, exchange=exchange, routing_key=routing_key,
+                        mandatory=not exchange,  # direct: a gone queue is returned
+                        timeout=_remaining(deadline), confirm_timeout=_remaining(deadline),
+                    )
+                except MessageNacked:
+                    raise ChannelFull(f"queue {routing_key} is at capacity") from None
+                except TimeoutError as exc:
+                    blocked = (BLOCKED if getattr(connection.connection, BLOCKED_FLAG, False)
+                               else None)
+                    drop(connection)  # a late confirm must not answer the next publish
+                    raise self._unavailable(
+                        no_confirm(target, self.config.send_timeout, blocked)) from exc
+                except BROKER_ERRORS as exc:
+                    drop(connection)
+                    raise self._unavailable(f"send to {target} failed: {exc!r}") from exc
+                # The broker returns a message before it confirms it, and this thread holds
+                # the connection: a return seen now is this message's.
+                if self._returns.queue is None:
+                    break
+                if declare is not None and not exchange and attempt == 0:
+                    # A normal channel's queue was deleted on the broker since this
+                    # connection declared it. Nothing was routed, so declaring it again and
+                    # publishing again cannot deliver the message twice.
+                    connection.declared_entities.discard(routing_key)
+                    continue
+                why = "its process is gone?" if declare is None else "deleted on the broker?"
+                self._drop("unroutable", f"message to {target}: no queue {routing_key} ({why})")
+                break
         with self._counting:
             self.stats.sent += 1
         self.telemetry.record_confirm_latency(time.monotonic() - started)
 
     def _returned(self, _exc: Exception, _exchange: str, routing_key: str,
-                  message: Any) -> None:
-        """py-amqp's ``basic_return`` event: a direct message whose queue does not exist."""
-        headers = message.properties.get("application_headers") or {}
-        target = headers.get(CHANNEL_HEADER) or routing_key
-        self._drop("unroutable", f"message to {target}: no queue {routing_key} "
-                   "(its process is gone?)")
+                  _message: Any) -> None:
+        """py-amqp's ``basic_return`` event, in the publishing thread: a direct message
+        whose queue does not exist (``_publish`` decides what to do about it)."""
+        self._returns.queue = routing_key
 
     def _drop(self, reason: str, detail: str) -> None:
         with self._counting:

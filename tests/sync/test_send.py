@@ -10,6 +10,7 @@ import pytest
 from channels.exceptions import ChannelFull, MessageTooLarge
 
 from amqp_channels import AMQPChannelLayer
+from amqp_channels.layer.naming import channel_queue
 from tests.conftest import LayerFactory
 from tests.helpers import receive, receives_nothing
 from tests.sync.conftest import PublisherFactory
@@ -66,6 +67,33 @@ async def test_send_reaches_a_normal_channel(
     layer, publisher = make_layer(), make_publisher()
     await asyncio.to_thread(publisher.send, "jobs", {"type": "job", "n": 1})
     assert await receive(layer, "jobs") == {"type": "job", "n": 1}
+
+
+async def test_send_after_its_queue_was_deleted_declares_it_again(
+        rabbitmq, prefix: str, make_layer: LayerFactory,
+        make_publisher: PublisherFactory) -> None:
+    """A normal channel's queue deleted on the broker after the publisher declared it:
+    the broker returns the next send, which declares the queue again and sends once more;
+    nothing is lost or counted as dropped."""
+    layer, publisher = make_layer(), make_publisher()
+    await asyncio.to_thread(publisher.send, "gone-jobs", {"type": "job", "n": 1})
+    assert await receive(layer, "gone-jobs") == {"type": "job", "n": 1}
+    await asyncio.to_thread(rabbitmq.ctl, "delete_queue", channel_queue(prefix, "gone-jobs"))
+    for n in (2, 3):
+        await asyncio.to_thread(publisher.send, "gone-jobs", {"type": "job", "n": n})
+    assert [(await receive(layer, "gone-jobs"))["n"] for _ in range(2)] == [2, 3]
+    assert not publisher.stats.dropped
+
+
+async def test_send_to_a_gone_process_is_counted_as_dropped(
+        make_layer: LayerFactory, make_publisher: PublisherFactory) -> None:
+    """A process-specific channel whose process is gone: the send succeeds, the broker
+    returns the message, and the publisher counts it (it is not sent again)."""
+    layer, publisher = make_layer(), make_publisher()
+    channel = await layer.new_channel()
+    await layer.close()
+    await asyncio.to_thread(publisher.send, channel, {"type": "lost"})
+    assert publisher.stats.dropped == {"unroutable": 1}
 
 
 @pytest.mark.slow
