@@ -77,3 +77,26 @@ async def test_group_copies_hold_their_delivery_until_each_is_taken(
             for _ in range(5)]
     assert rest == [(i, i) for i in range(1, 6)]
     assert await settled(rabbitmq, queue, consumers=1, ready_at_most=0) == (1, 0)
+
+
+async def test_inbox_deleted_while_not_consuming_is_declared_again(
+        make_layer: LayerFactory, rabbitmq: RabbitMQNode, prefix: str) -> None:
+    """An inbox deleted on the broker while its consumer is cancelled (the window is
+    full) gets no cancel from the broker; consuming again finds it gone, and the layer
+    reconnects and declares it again instead of going quiet."""
+    owner, sender = make_layer(prefetch_count=4), make_layer()
+    channel = await owner.new_channel()
+    queue = inbox_queue(prefix, inbox_token(channel))
+    for i in range(8):
+        await sender.send(channel, {"type": "m", "i": i})
+    consumers, _ready = await settled(rabbitmq, queue, consumers=0, ready_at_least=1)
+    assert consumers == 0
+    held = owner._state().inbox.buffered
+    generation = owner._state().link.generation
+    await asyncio.to_thread(rabbitmq.ctl, "delete_queue", queue)
+    assert [(await receive(owner, channel))["i"] for _ in range(held)] == list(range(held))
+    async with asyncio.timeout(20):
+        while owner._state().link.generation == generation or not owner._state().link.is_ready:
+            await asyncio.sleep(0.05)
+    await sender.send(channel, {"type": "after"})
+    assert (await receive(owner, channel))["type"] == "after"
