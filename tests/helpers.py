@@ -61,3 +61,13 @@ async def in_thread(call: Callable[[], object]) -> None:
         await asyncio.sleep(0.02)
     if errors:
         raise errors[0]
+
+
+async def reconnected_since(layer: AMQPChannelLayer, generation: int, timeout: float = 20
+                            ) -> None:
+    """Wait until ``layer`` (on this loop) has connected again since link ``generation``
+    and finished restoring its queues and bindings."""
+    link = layer._state().link
+    async with asyncio.timeout(timeout):
+        while link.generation == generation or not link.is_ready:
+            await asyncio.sleep(0.05)

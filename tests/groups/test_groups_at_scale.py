@@ -12,7 +12,7 @@ import pytest
 
 from amqp_channels import AMQPChannelLayer
 from tests.conftest import LayerFactory
-from tests.helpers import receive
+from tests.helpers import receive, reconnected_since
 
 pytestmark = pytest.mark.slow
 MEMBERS_PER_PROCESS = 500
@@ -68,10 +68,8 @@ async def test_memberships_survive_a_killed_connection(own_rabbitmq,
     await owner.group_add("survivor", channel)
     generation = owner._state().link.generation
     own_rabbitmq.close_all_connections()
-    async with asyncio.timeout(20):
-        while owner._state().link.generation == generation or not owner._state().link.is_ready:
-            await asyncio.sleep(0.05)
-        await sender._state().link.ready(20)
+    await reconnected_since(owner, generation)
+    await sender._state().link.ready(20)
     await sender.group_send("survivor", {"type": "after"})
     assert (await receive(owner, channel))["type"] == "after"
 
@@ -107,10 +105,8 @@ async def test_normal_channel_memberships_survive_a_broker_restart(
     generation = adder._state().link.generation
     own_rabbitmq.stop_app()
     own_rabbitmq.start_app()
-    async with asyncio.timeout(30):
-        while adder._state().link.generation == generation or not adder._state().link.is_ready:
-            await asyncio.sleep(0.05)
-        await worker._state().link.ready(20)
+    await reconnected_since(adder, generation, timeout=30)
+    await worker._state().link.ready(20)
     await adder.group_send("restart-normal", {"type": "after"})
     assert (await receive(worker, "restart-work"))["type"] == "after"
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
+from amqp_channels.layer import AMQPChannelLayer
 from amqp_channels.layer.naming import inbox_queue, inbox_token
 from tests.conftest import LayerFactory
-from tests.helpers import receive
+from tests.helpers import receive, reconnected_since
 from tools.rabbitmq_node import RabbitMQNode
 
 
@@ -36,18 +37,27 @@ async def settled(node: RabbitMQNode, queue: str, consumers: int, ready_at_least
         await asyncio.sleep(0.05)
 
 
+async def fill_the_window(make_layer: LayerFactory, rabbitmq: RabbitMQNode, prefix: str,
+                          count: int) -> tuple[AMQPChannelLayer, AMQPChannelLayer, str, str, int]:
+    """An owner with a window of 4 that is sent ``count`` messages and reads none, so its
+    inbox stops consuming: (owner, sender, channel, inbox queue, messages left ready)."""
+    owner, sender = make_layer(prefetch_count=4), make_layer()
+    channel = await owner.new_channel()
+    queue = inbox_queue(prefix, inbox_token(channel))
+    for i in range(count):
+        await sender.send(channel, {"type": "m", "i": i})
+    consumers, ready = await settled(rabbitmq, queue, consumers=0, ready_at_least=1)
+    assert consumers == 0
+    return owner, sender, channel, queue, ready
+
+
 async def test_a_process_holding_its_window_leaves_the_rest_on_the_broker(
         make_layer: LayerFactory, rabbitmq: RabbitMQNode, prefix: str) -> None:
     """With ``prefetch_count`` deliveries held, the inbox stops consuming: what is sent
     next waits in the inbox queue (where ``x-max-length`` applies). Reading the channel
     takes the held messages, consuming resumes, and everything arrives once, in order."""
-    owner, sender = make_layer(prefetch_count=4), make_layer()
-    channel = await owner.new_channel()
-    queue = inbox_queue(prefix, inbox_token(channel))
-    for i in range(20):
-        await sender.send(channel, {"type": "m", "i": i})
-    consumers, ready = await settled(rabbitmq, queue, consumers=0, ready_at_least=1)
-    assert consumers == 0
+    owner, sender, channel, queue, ready = await fill_the_window(make_layer, rabbitmq,
+                                                                 prefix, 20)
     assert ready >= 1  # at most the window and what was already on its way came in
     assert owner._state().inbox.buffered == 20 - ready
     got = [(await receive(owner, channel))["i"] for _ in range(20)]
@@ -84,19 +94,12 @@ async def test_inbox_deleted_while_not_consuming_is_declared_again(
     """An inbox deleted on the broker while its consumer is cancelled (the window is
     full) gets no cancel from the broker; consuming again finds it gone, and the layer
     reconnects and declares it again instead of going quiet."""
-    owner, sender = make_layer(prefetch_count=4), make_layer()
-    channel = await owner.new_channel()
-    queue = inbox_queue(prefix, inbox_token(channel))
-    for i in range(8):
-        await sender.send(channel, {"type": "m", "i": i})
-    consumers, _ready = await settled(rabbitmq, queue, consumers=0, ready_at_least=1)
-    assert consumers == 0
+    owner, sender, channel, queue, _ready = await fill_the_window(make_layer, rabbitmq,
+                                                                  prefix, 8)
     held = owner._state().inbox.buffered
     generation = owner._state().link.generation
     await asyncio.to_thread(rabbitmq.ctl, "delete_queue", queue)
     assert [(await receive(owner, channel))["i"] for _ in range(held)] == list(range(held))
-    async with asyncio.timeout(20):
-        while owner._state().link.generation == generation or not owner._state().link.is_ready:
-            await asyncio.sleep(0.05)
+    await reconnected_since(owner, generation)
     await sender.send(channel, {"type": "after"})
     assert (await receive(owner, channel))["type"] == "after"

@@ -11,7 +11,7 @@ from amqp_channels import AMQPChannelLayer, BrokerUnavailable
 from amqp_channels.layer.naming import channel_queue
 from amqp_channels.layer.shared_queues import IDLE_RELEASE
 from tests.conftest import LayerFactory
-from tests.helpers import receive
+from tests.helpers import receive, reconnected_since
 
 pytestmark = pytest.mark.slow
 
@@ -73,14 +73,6 @@ async def test_normal_channel_receiver_resumes_after_killed_connection(
     assert (await asyncio.wait_for(pending, 10))["type"] == "after"
 
 
-async def wait_new_connection(layer: AMQPChannelLayer, generation: int) -> None:
-    """Wait until ``layer`` has connected again since ``generation`` and is ready."""
-    async with asyncio.timeout(20):
-        while layer._state().link.generation == generation:
-            await asyncio.sleep(0.05)
-    await wait_reconnected(layer)
-
-
 async def test_deleted_inbox_is_declared_again(own_rabbitmq, make_own_layer: LayerFactory
                                                ) -> None:
     """An inbox queue deleted on the broker (by hand, say) does not silence the process's
@@ -93,7 +85,7 @@ async def test_deleted_inbox_is_declared_again(own_rabbitmq, make_own_layer: Lay
     assert (await receive(owner, channel))["type"] == "warm"
     generation = owner._state().link.generation
     own_rabbitmq.ctl("delete_queue", owner._state().inbox.queue)
-    await wait_new_connection(owner, generation)
+    await reconnected_since(owner, generation)
     await sender.send(channel, {"type": "direct"})
     await sender.group_send("room", {"type": "group"})
     assert {(await receive(owner, channel))["type"] for _ in range(2)} == {"direct", "group"}
@@ -110,7 +102,7 @@ async def test_deleted_normal_channel_queue_is_declared_again(
     await asyncio.sleep(0.1)
     generation = worker._state().link.generation
     own_rabbitmq.ctl("delete_queue", channel_queue(worker.prefix, "deleted-work"))
-    await wait_new_connection(worker, generation)
+    await reconnected_since(worker, generation)
     await sender.send("deleted-work", {"type": "after"})
     assert (await asyncio.wait_for(pending, 10))["type"] == "after"
 
