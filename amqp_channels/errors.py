@@ -31,6 +31,15 @@ def no_confirm(target: str, send_timeout: float, blocked: str | None) -> str:
             f"({send_timeout:g}s)")
 
 
+def over_broker_limit(reply_text: str) -> MessageTooLarge | None:
+    """The broker's refusal of a message over its own ``max_message_size`` (a 406 that
+    closes the publishing channel, nothing more), as ``MessageTooLarge``; else None."""
+    if "max size" not in reply_text:
+        return None
+    return MessageTooLarge(f"RabbitMQ refused the message: {reply_text} (lower the layer's "
+                           "max_message_size to the broker's to be told before sending)")
+
+
 class PermissionRefused(PermissionError):
     """The broker refused the layer's user: its login, its vhost, or a declare, bind or
     publish on a name outside its permissions (ACCESS_REFUSED). Raised at once rather than

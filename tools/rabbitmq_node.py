@@ -239,6 +239,17 @@ class RabbitMQNode:
             self.ctl("set_vm_memory_high_watermark", str(MEMORY_WATERMARK))
             self._await_alarm(False, timeout)
 
+    @contextlib.contextmanager
+    def max_message_size(self, size: int) -> Iterator[None]:
+        """Inside the block the node refuses messages over ``size`` bytes, as a broker
+        configured below the layer's ``max_message_size`` does (AMQP channels opened
+        inside the block see the limit)."""
+        self.ctl("eval", f"application:set_env(rabbit, max_message_size, {size}).")
+        try:
+            yield
+        finally:
+            self.ctl("eval", "application:unset_env(rabbit, max_message_size).")
+
     def _await_alarm(self, on: bool, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while ("memory" in self.ctl("eval", "rabbit_alarm:get_alarms().").stdout) != on:

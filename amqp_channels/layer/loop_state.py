@@ -19,9 +19,9 @@ from typing import Any
 from channels.exceptions import ChannelFull
 
 from .. import amqp
-from ..amqp.errors import AccessRefused, AMQPError, PublishNacked
+from ..amqp.errors import AccessRefused, AMQPError, PreconditionFailed, PublishNacked
 from ..amqp.properties import encode_properties
-from ..errors import BrokerUnavailable, no_confirm
+from ..errors import BrokerUnavailable, no_confirm, over_broker_limit
 from ..telemetry import Telemetry
 from ..telemetry.spans import Outgoing
 from .at_exit import close_at_exit
@@ -136,6 +136,12 @@ class LoopState:
                     normal_channel or routing_key, self.config.send_timeout,
                     publisher.connection.blocked)) from exc
             except (AMQPError, ConnectionError) as exc:
+                too_large = (over_broker_limit(exc.reply_text)
+                             if isinstance(exc, PreconditionFailed) else None)
+                if too_large is not None:
+                    # Only this publisher channel closed, and the next send opens another;
+                    # a reconnect would cost the inbox what waits in it on the broker.
+                    raise too_large from exc
                 self.link.connection_lost(exc)
                 raise self._unavailable(f"send to {normal_channel or routing_key} failed: "
                                         f"{exc!r}") from exc

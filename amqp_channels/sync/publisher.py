@@ -31,10 +31,11 @@ from typing import Any
 
 from amqp import Message
 from amqp.exceptions import AMQPError, MessageNacked
+from amqp.exceptions import PreconditionFailed as AMQPPreconditionFailed
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
-from ..errors import BrokerUnavailable, no_confirm
+from ..errors import BrokerUnavailable, no_confirm, over_broker_limit
 from ..layer.config import LayerConfig
 from ..layer.naming import (
     CHANNEL_HEADER,
@@ -156,6 +157,10 @@ class SyncPublisher:
                         no_confirm(target, self.config.send_timeout, blocked)) from exc
                 except BROKER_ERRORS as exc:
                     drop(connection)
+                    too_large = (over_broker_limit(str(exc.reply_text))
+                                 if isinstance(exc, AMQPPreconditionFailed) else None)
+                    if too_large is not None:
+                        raise too_large from exc
                     raise self._unavailable(f"send to {target} failed: {exc!r}") from exc
                 # The broker returns a message before it confirms it, and this thread holds
                 # the connection: a return seen now is this message's.

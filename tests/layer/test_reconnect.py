@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from amqp_channels import AMQPChannelLayer, BrokerUnavailable
+from amqp_channels import AMQPChannelLayer, BrokerUnavailable, MessageTooLarge
 from amqp_channels.layer.naming import channel_queue
 from amqp_channels.layer.shared_queues import IDLE_RELEASE
 from tests.conftest import LayerFactory
@@ -185,6 +185,25 @@ async def test_send_while_the_broker_blocks_publishers(
         received.append((await receive(owner, channel))["type"])
     # What was refused may still have reached the broker (at most once), before "after".
     assert set(received) <= {"blocked", "after"} and received.count("blocked") <= 2
+
+
+async def test_message_over_the_brokers_size_limit(own_rabbitmq, make_own_layer: LayerFactory
+                                                  ) -> None:
+    """A message within the layer's max_message_size but over the broker's own limit is
+    refused by RabbitMQ: send() raises MessageTooLarge, and the process keeps its
+    connection (a reconnect would cost its inbox what waits in it), so it sends and
+    receives on as before."""
+    with own_rabbitmq.max_message_size(1024 * 1024):
+        owner, sender = make_own_layer(), make_own_layer()
+        to_owner, to_sender = await owner.new_channel(), await sender.new_channel()
+        generation = sender._state().link.generation
+        with pytest.raises(MessageTooLarge, match="max size"):
+            await sender.send(to_owner, {"type": "big", "data": "x" * 1_500_000})
+        await owner.send(to_sender, {"type": "to sender"})
+        await sender.send(to_owner, {"type": "after"})
+        assert (await receive(owner, to_owner))["type"] == "after"
+        assert (await receive(sender, to_sender))["type"] == "to sender"
+        assert sender._state().link.generation == generation
 
 
 async def test_broker_restart_in_mid_stream(own_rabbitmq, make_own_layer: LayerFactory

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from amqp_channels import AMQPChannelLayer, BrokerUnavailable
+from amqp_channels import AMQPChannelLayer, BrokerUnavailable, MessageTooLarge
 from tests.helpers import receive
 from tests.sync.conftest import PublisherFactory
 
@@ -60,6 +60,18 @@ def test_send_while_the_broker_blocks_publishers(
     received = next_message(own_rabbitmq.url, prefix, "alarm")
     # The refused send may still have reached the broker (at most once), before "after".
     assert received in ({"type": "blocked"}, {"type": "after"})
+
+
+def test_message_over_the_brokers_size_limit_is_message_too_large(
+        own_rabbitmq, prefix: str, make_own_publisher: PublisherFactory) -> None:
+    """A message within the layer's max_message_size but over the broker's own limit:
+    MessageTooLarge, and the next call works."""
+    with own_rabbitmq.max_message_size(1024 * 1024):
+        publisher = make_own_publisher()
+        with pytest.raises(MessageTooLarge, match="max size"):
+            publisher.send("limited", {"type": "big", "data": "x" * 1_500_000})
+        publisher.send("limited", {"type": "after"})
+    assert next_message(own_rabbitmq.url, prefix, "limited") == {"type": "after"}
 
 
 def test_send_while_the_broker_comes_back_waits_inside_send_timeout(
