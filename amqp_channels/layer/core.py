@@ -144,8 +144,7 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                     message: dict[str, Any], outgoing: Outgoing | None) -> None:
         body = self.codec.encode(message)
         if "!" not in channel:
-            await state.publish(routing_key, body, {}, normal_channel=channel,
-                                outgoing=outgoing)
+            await state.publish_to_queue(routing_key, body, channel, outgoing)
             return
         if routing_key == state.inbox.queue:
             # Our own process-specific channel: hand it over locally, as a copy.

@@ -55,6 +55,8 @@ class LoopState:
         # Weakly: the relay's loop outlives any call, and must not keep a dropped layer alive.
         self._on_stopped = weakref.WeakMethod(on_stopped)
         self._encoded_properties: dict[tuple[tuple[str, Any], ...], bytes] = {}
+        self._in_flight: dict[str, int] = {}  # normal-channel queue -> publishes in flight
+        self._resend: set[str] = set()  # queues whose one publish in flight was returned
         # Extensions (groups) keep their per-loop state here and add restore steps.
         self.addons: dict[str, Any] = {}
         self.restore_hooks: list[Callable[[amqp.Connection], Awaitable[None]]] = []
@@ -146,6 +148,28 @@ class LoopState:
                 raise self._unavailable(f"send to {normal_channel or routing_key} failed: "
                                         f"{exc!r}") from exc
 
+    async def publish_to_queue(self, queue: str, body: bytes, channel: str,
+                               outgoing: Outgoing | None) -> None:
+        """``publish`` to normal channel ``channel``, whose queue may have been deleted on
+        the broker since this connection declared it. The broker then returns the message
+        (before confirming it), routed nowhere: when it was the only publish to that queue
+        in flight the return is its own, so the queue is declared again and the message
+        sent once more. With several in flight a return can't be told apart: dropped."""
+        self._in_flight[queue] = self._in_flight.get(queue, 0) + 1
+        try:
+            for _attempt in range(2):
+                await self.publish(queue, body, {}, normal_channel=channel, outgoing=outgoing)
+                if queue not in self._resend:
+                    return
+                self._resend.discard(queue)
+                self.stats.sent -= 1  # counted by publish, but it did not arrive
+            self.stats.drop("unroutable", f"message to {channel}: no queue {queue}, even "
+                            "after declaring it again")
+        finally:
+            self._in_flight[queue] -= 1
+            if not self._in_flight[queue]:
+                del self._in_flight[queue]
+
     def _unroutable(self, returned: amqp.Returned) -> None:
         """A direct message whose queue does not exist: its process is gone (inbox), or a
         normal channel's queue was deleted (declared again by the next send)."""
@@ -155,6 +179,9 @@ class LoopState:
         what = (f"{headers[CONTROL_HEADER]} for" if CONTROL_HEADER in headers
                 else "message to")
         if self.shared.forget(queue):
+            if self._in_flight.get(queue) == 1:
+                self._resend.add(queue)  # see publish_to_queue
+                return
             why = "deleted on the broker? the next send declares it again"
         else:
             why = "its process is gone?"
