@@ -126,7 +126,8 @@ class LoopState:
                 await publisher.basic_publish(body, exchange=exchange, routing_key=routing_key,
                                               properties=properties, mandatory=not exchange,
                                               deadline=deadline)
-                self.stats.sent += 1
+                if normal_channel is None or routing_key not in self._resend:
+                    self.stats.sent += 1  # (a returned one is sent again: counted then)
                 self.telemetry.record_confirm_latency(loop.time() - started)
                 return
             except PublishNacked:
@@ -162,7 +163,6 @@ class LoopState:
                 if queue not in self._resend:
                     return
                 self._resend.discard(queue)
-                self.stats.sent -= 1  # counted by publish, but it did not arrive
             self.stats.drop("unroutable", f"message to {channel}: no queue {queue}, even "
                             "after declaring it again")
         finally:

@@ -119,7 +119,7 @@ async def test_send_to_a_deleted_normal_channel_queue_declares_it_again(
         await sender.send("resent-work", {"type": "job", "n": n})
     worker = make_own_layer()
     assert [(await receive(worker, "resent-work"))["n"] for _ in range(2)] == [2, 3]
-    assert not sender.stats.dropped
+    assert not sender.stats.dropped and sender.stats.sent == 3
 
 
 async def test_idle_worker_declares_a_deleted_queue_again(own_rabbitmq,
