@@ -50,10 +50,8 @@ async def test_killed_connection_comes_back_with_the_same_channels(
     generation = owner._state().link.generation
 
     own_rabbitmq.close_all_connections()
-    async with asyncio.timeout(20):
-        while owner._state().link.generation == generation:
-            await asyncio.sleep(0.05)
-    await wait_reconnected(owner, sender)
+    await reconnected_since(owner, generation)
+    await wait_reconnected(sender)
     await send_with_retry(sender, channel, {"type": "after"})
     assert (await asyncio.wait_for(pending, 10))["type"] == "after"
 
