@@ -6,7 +6,7 @@ message is complete, calls the consumer's plain callback synchronously, in wire 
 callback that raises is logged and never disturbs the connection.
 
 Content after a Basic.Return (an unroutable mandatory message) is reassembled and handed to
-the channel's ``on_return`` callback, if any, as a ``Returned`` (the body is dropped).
+the channel's ``on_return`` callback, if any, as a ``Returned``.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class Returned:
     reply_code: int
     reply_text: str
     properties: Properties = EMPTY
+    body: bytes = b""
 
 
 Callback = Callable[[Delivery], None]
@@ -121,7 +122,7 @@ class Inbound:
         if deliver is None:
             returned, self._returned = self._returned, None
             if returned is not None:
-                self._report_return(returned)
+                self._report_return(returned, body)
             return
         consumer_tag, delivery_tag, redelivered, exchange, routing_key = deliver
         callback = self.consumers.get(consumer_tag)
@@ -139,8 +140,9 @@ class Inbound:
             LOGGER.exception("consumer %r callback raised on delivery %d",
                              consumer_tag, delivery_tag)
 
-    def _report_return(self, returned: Returned) -> None:
+    def _report_return(self, returned: Returned, body: bytes) -> None:
         returned.properties = self._properties
+        returned.body = body
         callback = self.channel.on_return
         if callback is None:
             return

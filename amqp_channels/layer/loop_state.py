@@ -55,8 +55,8 @@ class LoopState:
         # Weakly: the relay's loop outlives any call, and must not keep a dropped layer alive.
         self._on_stopped = weakref.WeakMethod(on_stopped)
         self._encoded_properties: dict[tuple[tuple[str, Any], ...], bytes] = {}
-        self._in_flight: dict[str, int] = {}  # normal-channel queue -> publishes in flight
-        self._resend: set[str] = set()  # queues whose one publish in flight was returned
+        # normal-channel queue -> its publishes awaiting a confirm (see publish_to_queue)
+        self._in_flight: dict[str, list[_InFlight]] = {}
         # Extensions (groups) keep their per-loop state here and add restore steps.
         self.addons: dict[str, Any] = {}
         self.restore_hooks: list[Callable[[amqp.Connection], Awaitable[None]]] = []
@@ -84,7 +84,8 @@ class LoopState:
 
     async def publish(self, routing_key: str, body: bytes, headers: dict[str, Any],
                       exchange: str = "", normal_channel: str | None = None,
-                      outgoing: Outgoing | None = None, unique: bool = False) -> None:
+                      outgoing: Outgoing | None = None, unique: bool = False,
+                      in_flight: _InFlight | None = None) -> None:
         """Publish and wait for the broker's confirm, all within ``send_timeout``.
 
         A nack (the queue is at ``x-max-length``) is ``ChannelFull``. A publish that failed
@@ -97,7 +98,8 @@ class LoopState:
         A declare or publish outside the user's permissions is ``PermissionRefused`` at once
         (the connection stays; the next send gets a new publisher channel).
         A direct publish (default exchange) is ``mandatory``: if its queue is gone the
-        broker returns it (``_unroutable``) and still confirms it, so the send succeeds.
+        broker returns it (``_unroutable``) and still confirms it, so the send succeeds
+        (``in_flight`` then says it was returned, and it is counted when sent again).
         """
         loop = self.loop
         started = loop.time()
@@ -126,8 +128,8 @@ class LoopState:
                 await publisher.basic_publish(body, exchange=exchange, routing_key=routing_key,
                                               properties=properties, mandatory=not exchange,
                                               deadline=deadline)
-                if normal_channel is None or routing_key not in self._resend:
-                    self.stats.sent += 1  # (a returned one is sent again: counted then)
+                if in_flight is None or not in_flight.returned:
+                    self.stats.sent += 1
                 self.telemetry.record_confirm_latency(loop.time() - started)
                 return
             except PublishNacked:
@@ -152,39 +154,42 @@ class LoopState:
     async def publish_to_queue(self, queue: str, body: bytes, channel: str,
                                outgoing: Outgoing | None) -> None:
         """``publish`` to normal channel ``channel``, whose queue may have been deleted on
-        the broker since this connection declared it. The broker then returns the message
-        (before confirming it), routed nowhere: when it was the only publish to that queue
-        in flight the return is its own, so the queue is declared again and the message
-        sent once more. With several in flight a return can't be told apart: dropped."""
-        self._in_flight[queue] = self._in_flight.get(queue, 0) + 1
+        the broker since this connection declared it. The broker then returns the message,
+        routed nowhere, before confirming it; ``_unroutable`` finds it among the publishes
+        in flight to that queue by its body, and it is sent once more after the queue is
+        declared again. (Two in flight with the same body are interchangeable.)"""
+        mine = _InFlight(body)
+        in_flight = self._in_flight.setdefault(queue, [])
+        in_flight.append(mine)
         try:
             for _attempt in range(2):
-                await self.publish(queue, body, {}, normal_channel=channel, outgoing=outgoing)
-                if queue not in self._resend:
+                mine.returned = False
+                await self.publish(queue, body, {}, normal_channel=channel, outgoing=outgoing,
+                                   in_flight=mine)
+                if not mine.returned:
                     return
-                self._resend.discard(queue)
             self.stats.drop("unroutable", f"message to {channel}: no queue {queue}, even "
                             "after declaring it again")
         finally:
-            self._in_flight[queue] -= 1
-            if not self._in_flight[queue]:
+            in_flight.remove(mine)
+            if not in_flight:
                 del self._in_flight[queue]
 
     def _unroutable(self, returned: amqp.Returned) -> None:
         """A direct message whose queue does not exist: its process is gone (inbox), or a
         normal channel's queue was deleted (declared again by the next send)."""
-        headers = returned.properties.headers or {}
         queue = returned.routing_key
+        declared = self.shared.forget(queue)
+        for sent in self._in_flight.get(queue, ()):
+            if not sent.returned and sent.body == returned.body:
+                sent.returned = True  # publish_to_queue sends it again
+                return
+        headers = returned.properties.headers or {}
         target = headers.get(CHANNEL_HEADER) or queue
         what = (f"{headers[CONTROL_HEADER]} for" if CONTROL_HEADER in headers
                 else "message to")
-        if self.shared.forget(queue):
-            if self._in_flight.get(queue) == 1:
-                self._resend.add(queue)  # see publish_to_queue
-                return
-            why = "deleted on the broker? the next send declares it again"
-        else:
-            why = "its process is gone?"
+        why = ("deleted on the broker? the next send declares it again" if declared
+               else "its process is gone?")
         self.stats.drop("unroutable", f"{what} {target}: no queue {queue} ({why})")
 
     def _properties(self, headers: dict[str, Any]) -> bytes:
@@ -224,3 +229,13 @@ class LoopState:
         for hook in self.stop_hooks:  # first, so nothing starts broker work while we close
             hook()
         await self.link.close()
+
+
+class _InFlight:
+    """A publish to a normal channel's queue, until its confirm: returned or not."""
+
+    __slots__ = ("body", "returned")
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.returned = False

@@ -120,6 +120,21 @@ async def test_send_to_a_deleted_normal_channel_queue_declares_it_again(
     assert not sender.stats.dropped and sender.stats.sent == 3
 
 
+async def test_concurrent_sends_to_a_deleted_normal_channel_queue_all_arrive(
+        own_rabbitmq, make_own_layer: LayerFactory) -> None:
+    """Many sends in flight at once to a queue deleted on the broker: each returned one is
+    told apart from the others and sent again, so every message arrives exactly once."""
+    sender = make_own_layer()
+    await sender.send("resent-many", {"type": "job", "n": 0})
+    own_rabbitmq.ctl("delete_queue", channel_queue(sender.prefix, "resent-many"))
+    await asyncio.gather(*(sender.send("resent-many", {"type": "job", "n": n})
+                           for n in range(1, 31)))
+    worker = make_own_layer()
+    received = [(await receive(worker, "resent-many"))["n"] for _ in range(30)]
+    assert sorted(received) == list(range(1, 31))
+    assert not sender.stats.dropped and sender.stats.sent == 31
+
+
 async def test_idle_worker_declares_a_deleted_queue_again(own_rabbitmq,
                                                           make_own_layer: LayerFactory) -> None:
     """A worker whose consumer was released (idle) and whose normal channel's queue was
