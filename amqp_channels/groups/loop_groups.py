@@ -31,7 +31,7 @@ from typing import Any
 from channels.exceptions import ChannelFull
 
 from .. import amqp
-from ..amqp.errors import ConnectionClosed
+from ..amqp.errors import ConnectionClosed, NotFound
 from ..layer.inbox import Held
 from ..layer.loop_state import LoopState
 from ..layer.naming import (
@@ -121,8 +121,7 @@ class LoopGroups:
             echo = self._echoes[echo_id] = asyncio.get_running_loop().create_future()
             headers[ECHO_HEADER] = echo_id
         try:
-            await self._state.publish(group, body, headers, exchange=self.topology.router,
-                                      outgoing=outgoing, unique=echo is not None)
+            await self._publish(group, body, headers, outgoing, unique=echo is not None)
             if echo is not None:
                 try:
                     async with asyncio.timeout(ECHO_WAIT):
@@ -136,6 +135,24 @@ class LoopGroups:
         finally:
             if echo_id is not None:
                 self._echoes.pop(echo_id, None)
+
+    async def _publish(self, group: str, body: bytes, headers: dict[str, Any],
+                       outgoing: Outgoing | None, unique: bool) -> None:
+        for attempt in range(2):
+            try:
+                await self._state.publish(group, body, headers, exchange=self.topology.router,
+                                          outgoing=outgoing, unique=unique)
+                return
+            except NotFound as exc:
+                # The router was deleted on the broker (by hand, say): declare it again.
+                # Bindings through it went with it, and only their processes can make
+                # them again (they do after a reconnect).
+                if attempt:
+                    raise self._state.unavailable(
+                        f"group_send to {group}: {exc.reply_text}") from exc
+                log.warning("group_send to %r: %s; declaring it again", group,
+                               exc.reply_text)
+                await self.topology.declare_router()
 
     def _on_echo(self, echo_id: str) -> None:
         echo = self._echoes.get(echo_id)

@@ -54,6 +54,8 @@ class GroupTopology:
                 # Pipelined: the broker handles a channel's frames in order, so the
                 # exchange.bind reply proves the two before it succeeded (one round trip
                 # instead of three; a failure of either closes the channel and raises here).
+                if attempt:
+                    channel.exchange_declare_nowait(self.router, "direct")
                 channel.exchange_declare_nowait(exchange, "fanout", auto_delete=True)
                 channel.queue_bind_nowait(queue, exchange)
                 await channel.exchange_bind(destination=exchange, source=self.router,
@@ -61,7 +63,7 @@ class GroupTopology:
                 return
             except NotFound:
                 # Another process's unbind auto-deleted the exchange between our declare
-                # and bind: declare again.
+                # and bind, or the router was deleted (by hand, say): declare both again.
                 if attempt == BIND_ATTEMPTS - 1:
                     raise
 

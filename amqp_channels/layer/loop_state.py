@@ -19,7 +19,7 @@ from typing import Any
 from channels.exceptions import ChannelFull
 
 from .. import amqp
-from ..amqp.errors import AccessRefused, AMQPError, PreconditionFailed, PublishNacked
+from ..amqp.errors import AccessRefused, AMQPError, NotFound, PreconditionFailed, PublishNacked
 from ..amqp.properties import encode_properties
 from ..errors import BrokerUnavailable, no_confirm, over_broker_limit
 from ..telemetry import Telemetry
@@ -96,7 +96,8 @@ class LoopState:
         A traced publish (``outgoing``) carries its trace headers and message id. Headers
         that are ``unique`` to this message are encoded without the properties cache.
         A declare or publish outside the user's permissions is ``PermissionRefused`` at once
-        (the connection stays; the next send gets a new publisher channel).
+        (the connection stays; the next send gets a new publisher channel), and a publish to
+        an ``exchange`` that does not exist is ``NotFound``, the same way.
         A direct publish (default exchange) is ``mandatory``: if its queue is gone the
         broker returns it (``_unroutable``) and still confirms it, so the send succeeds
         (``in_flight`` then says it was returned, and it is counted when sent again).
@@ -115,7 +116,7 @@ class LoopState:
                 # closed just the channel): get a new one, or wait for the reconnect.
                 await self.link.reopen_publisher(publisher, max(deadline - loop.time(), 0.001))
                 if loop.time() >= deadline:
-                    raise self._unavailable(f"send to {normal_channel or routing_key}: "
+                    raise self.unavailable(f"send to {normal_channel or routing_key}: "
                                             "the connection is down")
                 await asyncio.sleep(0.01)
                 continue
@@ -137,18 +138,21 @@ class LoopState:
             except AccessRefused as exc:
                 raise self.link.refusal(exc) from exc
             except TimeoutError as exc:
-                raise self._unavailable(no_confirm(
+                raise self.unavailable(no_confirm(
                     normal_channel or routing_key, self.config.send_timeout,
                     publisher.connection.blocked)) from exc
             except (AMQPError, ConnectionError) as exc:
+                # A message over the broker's size limit, or an exchange that is gone, closes
+                # only this publisher channel, and the next send opens another; a reconnect
+                # would cost the inbox what waits in it on the broker.
+                if isinstance(exc, NotFound) and exchange:
+                    raise  # the caller may declare the exchange again
                 too_large = (over_broker_limit(exc.reply_text)
                              if isinstance(exc, PreconditionFailed) else None)
                 if too_large is not None:
-                    # Only this publisher channel closed, and the next send opens another;
-                    # a reconnect would cost the inbox what waits in it on the broker.
                     raise too_large from exc
                 self.link.connection_lost(exc)
-                raise self._unavailable(f"send to {normal_channel or routing_key} failed: "
+                raise self.unavailable(f"send to {normal_channel or routing_key} failed: "
                                         f"{exc!r}") from exc
 
     async def publish_to_queue(self, queue: str, body: bytes, channel: str,
@@ -213,7 +217,7 @@ class LoopState:
             message_id=outgoing.message_id if outgoing else None,
         ))
 
-    def _unavailable(self, reason: str) -> BrokerUnavailable:
+    def unavailable(self, reason: str) -> BrokerUnavailable:
         return BrokerUnavailable(self.config.redacted_hosts, reason)
 
     async def flush(self) -> None:

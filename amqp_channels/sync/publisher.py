@@ -31,6 +31,7 @@ from typing import Any
 
 from amqp import Message
 from amqp.exceptions import AMQPError, MessageNacked
+from amqp.exceptions import NotFound as AMQPNotFound
 from amqp.exceptions import PreconditionFailed as AMQPPreconditionFailed
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
@@ -157,6 +158,9 @@ class SyncPublisher:
                         no_confirm(target, self.config.send_timeout, blocked)) from exc
                 except BROKER_ERRORS as exc:
                     drop(connection)
+                    if isinstance(exc, AMQPNotFound) and exchange and attempt == 0:
+                        # The router was deleted (by hand?): the next connection declares it.
+                        continue
                     too_large = (over_broker_limit(str(exc.reply_text))
                                  if isinstance(exc, AMQPPreconditionFailed) else None)
                     if too_large is not None:

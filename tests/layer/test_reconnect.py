@@ -8,7 +8,7 @@ import time
 import pytest
 
 from amqp_channels import AMQPChannelLayer, BrokerUnavailable, MessageTooLarge
-from amqp_channels.layer.naming import channel_queue
+from amqp_channels.layer.naming import channel_queue, group_router
 from amqp_channels.layer.shared_queues import IDLE_RELEASE
 from tests.conftest import LayerFactory
 from tests.helpers import receive, reconnected_since
@@ -133,6 +133,26 @@ async def test_concurrent_sends_to_a_deleted_normal_channel_queue_all_arrive(
     received = [(await receive(worker, "resent-many"))["n"] for _ in range(30)]
     assert sorted(received) == list(range(1, 31))
     assert not sender.stats.dropped and sender.stats.sent == 31
+
+
+async def test_deleted_group_router_is_declared_again_without_a_reconnect(
+        own_rabbitmq, make_own_layer: LayerFactory) -> None:
+    """The groups router deleted on the broker (by hand, say): the next group_send declares
+    it again instead of failing, without reconnecting (a reconnect costs the inbox what
+    waits in it on the broker), and so does the next group_add; groups work again."""
+    member, sender = make_own_layer(), make_own_layer()
+    await sender.group_send("warm", {"type": "warm"})
+    await member.group_add("warm", await member.new_channel())
+    generations = [layer._state().link.generation for layer in (member, sender)]
+    router = group_router(sender.prefix)
+    own_rabbitmq.management("DELETE", f"/api/exchanges/%2F/{router}")
+    await sender.group_send("nobody", {"type": "lost"})
+    own_rabbitmq.management("DELETE", f"/api/exchanges/%2F/{router}")
+    channel = await member.new_channel()
+    await member.group_add("after", channel)
+    await sender.group_send("after", {"type": "hello"})
+    assert (await receive(member, channel))["type"] == "hello"
+    assert [layer._state().link.generation for layer in (member, sender)] == generations
 
 
 async def test_idle_worker_declares_a_deleted_queue_again(own_rabbitmq,

@@ -10,7 +10,7 @@ import pytest
 from channels.exceptions import ChannelFull, MessageTooLarge
 
 from amqp_channels import AMQPChannelLayer
-from amqp_channels.layer.naming import channel_queue
+from amqp_channels.layer.naming import channel_queue, group_router
 from tests.conftest import LayerFactory
 from tests.helpers import receive, receives_nothing
 from tests.sync.conftest import PublisherFactory
@@ -82,6 +82,23 @@ async def test_send_after_its_queue_was_deleted_declares_it_again(
     for n in (2, 3):
         await asyncio.to_thread(publisher.send, "gone-jobs", {"type": "job", "n": n})
     assert [(await receive(layer, "gone-jobs"))["n"] for _ in range(2)] == [2, 3]
+    assert not publisher.stats.dropped
+
+
+async def test_group_send_after_the_router_was_deleted_declares_it_again(
+        rabbitmq, prefix: str, make_layer: LayerFactory,
+        make_publisher: PublisherFactory) -> None:
+    """The groups router deleted on the broker after the publisher declared it: the next
+    group_send declares it again and succeeds, and members joining from then on get it."""
+    layer, publisher = make_layer(), make_publisher()
+    await asyncio.to_thread(publisher.group_send, "warm", {"type": "warm"})
+    await asyncio.to_thread(rabbitmq.management, "DELETE",
+                            f"/api/exchanges/%2F/{group_router(prefix)}")
+    await asyncio.to_thread(publisher.group_send, "nobody", {"type": "lost"})
+    channel = await layer.new_channel()
+    await layer.group_add("after", channel)
+    await asyncio.to_thread(publisher.group_send, "after", {"type": "hello"})
+    assert (await receive(layer, channel))["type"] == "hello"
     assert not publisher.stats.dropped
 
 
