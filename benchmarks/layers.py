@@ -20,9 +20,12 @@ from benchmarks.processes import describe
 
 #: Column order of the report; "raw" (plain aio-pika) and "bare" (our AMQP client alone) are
 #: the ceilings for a layer on RabbitMQ (benchmarks/ceilings.py).
-LAYER_NAMES: tuple[str, ...] = ("amqp", "redis", "rabbitmq", "raw", "bare")
+#: "amqp-bindings" is ours with ``group_exchanges`` off (member queues bound to the router
+#: directly): only the group scenarios differ.
+LAYER_NAMES: tuple[str, ...] = ("amqp", "amqp-bindings", "redis", "rabbitmq", "raw", "bare")
 LAYER_LABELS: dict[str, str] = {
     "amqp": "amqp",
+    "amqp-bindings": "amqp, no group exchanges",
     "redis": "redis",
     "rabbitmq": "rabbitmq",
     "raw": "raw aio-pika",
@@ -32,6 +35,8 @@ LAYER_LABELS: dict[str, str] = {
 #: (layer, scenario) pairs that cannot be measured, with the reason shown as "n/a".
 UNSUPPORTED: dict[tuple[str, str], str] = {
     ("rabbitmq", "work"): "channels_rabbitmq supports only process-specific channels",
+    **{("amqp-bindings", scenario): "group_exchanges changes only how groups are bound"
+       for scenario in ("p2p", "work", "rtt", "sync")},
     ("raw", "work"): "the ceiling is measured for the process-specific shape only",
     ("raw", "fanout"): "plain aio-pika has no groups",
     ("raw", "churn"): "plain aio-pika has no groups",
@@ -67,10 +72,11 @@ class LayerSpec:
 def build_layer(spec: LayerSpec) -> Any:
     """Construct the layer named by ``spec``; call it inside a running event loop."""
     capacity = {} if spec.default_capacity else {"capacity": _CAPACITY}
-    if spec.name == "amqp":
+    if spec.name in ("amqp", "amqp-bindings"):
         from amqp_channels.layer import AMQPChannelLayer
 
-        return AMQPChannelLayer(hosts=[spec.amqp_url], prefix=spec.prefix, **capacity)
+        return AMQPChannelLayer(hosts=[spec.amqp_url], prefix=spec.prefix,
+                                group_exchanges=spec.name == "amqp", **capacity)
     if spec.name == "redis":
         from channels_redis.core import RedisChannelLayer  # type: ignore[import-untyped]
 

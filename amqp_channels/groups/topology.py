@@ -7,8 +7,12 @@
 * ``{prefix}.group.NAME``: a fanout exchange per group (visible in the management UI),
   bound to the router with key NAME, and auto-deleted by RabbitMQ once the last member
   process unbinds its inbox, so empty groups leave nothing behind.
+* With ``group_exchanges`` off, no exchange per group: member queues are bound to the router
+  with key NAME. The same messages reach the same queues, for a third of the broker's work
+  per join and leave (no exchange to declare, bind and delete). The two can mix in one
+  deployment, as the router routes by key to both.
 
-Both are transient, like the exclusive inboxes bound to them: semi-durable bindings (durable
+All are transient, like the exclusive inboxes bound to them: semi-durable bindings (durable
 exchange to transient queue) are deprecated in RabbitMQ.
 """
 
@@ -30,6 +34,7 @@ class GroupTopology:
         self._prefix = config.prefix
         self._link = link
         self._channel: amqp.Channel | None = None
+        self._exchanges = config.group_exchanges
         self.router = group_router(config.prefix)
 
     def reset(self) -> None:
@@ -47,15 +52,18 @@ class GroupTopology:
 
     async def bind(self, group: str, queue: str) -> None:
         """Make ``queue`` receive what is sent to ``group`` (idempotent)."""
-        exchange = group_exchange(self._prefix, group)
         for attempt in range(BIND_ATTEMPTS):
             channel = await self._amqp()
             try:
-                # Pipelined: the broker handles a channel's frames in order, so the
-                # exchange.bind reply proves the two before it succeeded (one round trip
-                # instead of three; a failure of either closes the channel and raises here).
+                # Pipelined: the broker handles a channel's frames in order, so the reply to
+                # the last request proves the ones before it succeeded (one round trip
+                # instead of three; a failure of any closes the channel and raises here).
                 if attempt:
                     channel.exchange_declare_nowait(self.router, "direct")
+                if not self._exchanges:
+                    await channel.queue_bind(queue, self.router, routing_key=group)
+                    return
+                exchange = group_exchange(self._prefix, group)
                 channel.exchange_declare_nowait(exchange, "fanout", auto_delete=True)
                 channel.queue_bind_nowait(queue, exchange)
                 await channel.exchange_bind(destination=exchange, source=self.router,
@@ -68,18 +76,20 @@ class GroupTopology:
                     raise
 
     async def unbind(self, group: str, queue: str, *, wait: bool = True) -> None:
-        """Stop ``queue`` receiving ``group``; the exchange goes when nobody is left.
+        """Stop ``queue`` receiving ``group``; a group exchange goes when nobody is left.
 
         ``wait=False`` returns without the broker's answer: the broker handles the channel's
         frames in order, so the next bind waits behind it and a group_add/group_discard
         pair costs one round trip instead of two. Only for what cannot depend on the
         binding being gone yet (an inbox, whose fan-out already skips non-members)."""
         channel = await self._amqp()
-        exchange = group_exchange(self._prefix, group)
+        exchange, key = ((group_exchange(self._prefix, group), "") if self._exchanges
+                         else (self.router, group))
         try:
             if wait:
-                await channel.queue_unbind(queue=queue, exchange=exchange)
+                await channel.queue_unbind(queue=queue, exchange=exchange, routing_key=key)
             else:
-                await channel.queue_unbind_nowait(queue=queue, exchange=exchange)
+                await channel.queue_unbind_nowait(queue=queue, exchange=exchange,
+                                                  routing_key=key)
         except NotFound:
             pass  # already gone: nothing was bound

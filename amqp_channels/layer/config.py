@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "capacity": 100,
     "channel_capacity": None,
     "group_expiry": 86400,
+    # A fanout exchange per group (visible in the management UI); False binds member queues
+    # to the groups router directly, which makes joining and leaving groups 3x cheaper.
+    "group_exchanges": True,
     "ssl": None,
     "queue_type": "classic",
     "queue_limits": "arguments",
@@ -62,6 +65,7 @@ class LayerConfig:
     capacity: int
     channel_capacity: tuple[tuple[re.Pattern[str], int], ...]
     group_expiry: float | None
+    group_exchanges: bool
     ssl: ssl_module.SSLContext | None
     queue_type: str
     queue_limits: str
@@ -98,6 +102,7 @@ class LayerConfig:
                 if group_expiry in (None, 0)
                 else _positive_number("group_expiry", group_expiry)
             ),
+            group_exchanges=_bool("group_exchanges", raw["group_exchanges"]),
             ssl=_ssl(raw["ssl"]),
             queue_type=_choice("queue_type", raw["queue_type"], QUEUE_TYPES),
             queue_limits=_choice("queue_limits", raw["queue_limits"], QUEUE_LIMITS),

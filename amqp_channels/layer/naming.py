@@ -4,7 +4,8 @@
 * process-specific ``X.TOKEN!suffix`` -> exclusive inbox queue ``{prefix}.inbox.TOKEN``,
   full channel name in the ``asgi-channel`` header
 * group ``NAME``                     -> fanout exchange ``{prefix}.group.NAME``, reached
-  through the direct exchange ``{prefix}.groups`` with routing key ``NAME``
+  through the direct exchange ``{prefix}.groups`` with routing key ``NAME`` (with
+  ``group_exchanges`` off, member queues are bound to that exchange with key ``NAME``)
 
 Every name keeps the layer prefix and the Channels name readable, so an operator finds them
 in the management UI. Channels names are at most 99 ASCII characters, so queue names stay

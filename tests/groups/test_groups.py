@@ -69,6 +69,25 @@ async def test_members_in_two_processes(make_layer: LayerFactory) -> None:
     assert (await receive(l2, b))["type"] == "m"
 
 
+@pytest.mark.parametrize("group_exchanges", [None], ids=["mixed"])
+async def test_processes_binding_groups_either_way_share_groups(make_layer: LayerFactory
+                                                                ) -> None:
+    """A process with a fanout exchange per group and one binding its inbox to the router
+    directly are members of one group alike (a deployment can change the setting process
+    by process): each gets a group message once."""
+    with_exchange, with_binding = (make_layer(group_exchanges=True),
+                                   make_layer(group_exchanges=False))
+    a, b = await with_exchange.new_channel(), await with_binding.new_channel()
+    await with_exchange.group_add("mixed", a)
+    await with_binding.group_add("mixed", b)
+    for sender in (with_exchange, with_binding):
+        await sender.group_send("mixed", {"type": "m"})
+        assert (await receive(with_exchange, a))["type"] == "m"
+        assert (await receive(with_binding, b))["type"] == "m"
+    assert await receives_nothing(with_exchange, a)
+    assert await receives_nothing(with_binding, b)
+
+
 async def test_send_to_empty_or_unknown_group_is_a_no_op(make_layer: LayerFactory) -> None:
     """Sending to a group nobody joined raises nothing and breaks nothing."""
     layer = make_layer()
@@ -162,24 +181,32 @@ async def test_remote_group_add(make_layer: LayerFactory) -> None:
 
 
 async def test_nothing_left_after_members_leave(make_layer: LayerFactory, rabbitmq,
-                                                prefix: str) -> None:
-    """When the last member leaves, the group's exchange and bindings are gone."""
+                                                prefix: str, group_exchanges: bool) -> None:
+    """When the last member leaves, the group's exchange (if it has one) and its bindings
+    are gone."""
     layer = make_layer()
     a = await layer.new_channel()
     await layer.group_add("ephemeral", a)
-    exchanges = {e["name"] for e in rabbitmq.management_get("/api/exchanges/%2F")}
     await layer.group_discard("ephemeral", a)
 
-    def names() -> set[str]:
-        return {e["name"] for e in rabbitmq.management_get("/api/exchanges/%2F")}
+    def leftovers() -> set[str]:
+        """Exchanges and binding routing keys that name the group."""
+        exchanges = {e["name"] for e in rabbitmq.management_get("/api/exchanges/%2F")}
+        keys = {b["routing_key"] for b in rabbitmq.management_get("/api/bindings/%2F")
+                if b["source"] == f"{prefix}.groups"}
+        return {name for name in exchanges | keys
+                if name in (f"{prefix}.group.ephemeral", "ephemeral")}
 
-    # The management API lags, and the unbind lingers 5 s: wait (bounded) for the
-    # exchange to show up and to go.
+    # The management API lags, and the unbind lingers 5 s: wait (bounded) for the group to
+    # show up and to go.
+    expected = {f"{prefix}.group.ephemeral", "ephemeral"} if group_exchanges else {"ephemeral"}
+    seen: set[str] = set()
     async with asyncio.timeout(15):
-        while f"{prefix}.group.ephemeral" not in exchanges | names():
-            await asyncio.sleep(0.5)
+        while seen != expected:
+            seen |= leftovers()
+            await asyncio.sleep(0.2)
     async with asyncio.timeout(25):
-        while f"{prefix}.group.ephemeral" in names():
+        while leftovers():
             await asyncio.sleep(0.5)
 
 

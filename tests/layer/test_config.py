@@ -46,6 +46,8 @@ def test_defaults_match_the_documented_ones() -> None:
                      "symmetric_encryption_keys", id="keys-str"),
         pytest.param({"send_timeout": -1}, ValueError, "send_timeout", id="send-timeout"),
         pytest.param({"max_message_size": 0}, ValueError, "max_message_size", id="max-size"),
+        pytest.param({"group_exchanges": "no"}, TypeError, "group_exchanges",
+                     id="group-exchanges-str"),
     ],
 )
 def test_bad_config_names_the_key(config: dict[str, object], error: type[Exception],
