@@ -151,7 +151,7 @@ class LoopGroups:
                     raise self._state.unavailable(
                         f"group_send to {group}: {exc.reply_text}") from exc
                 log.warning("group_send to %r: %s; declaring it again", group,
-                               exc.reply_text)
+                            exc.reply_text)
                 await self.topology.declare_router()
 
     def _on_echo(self, echo_id: str) -> None:

@@ -117,7 +117,7 @@ class LoopState:
                 await self.link.reopen_publisher(publisher, max(deadline - loop.time(), 0.001))
                 if loop.time() >= deadline:
                     raise self.unavailable(f"send to {normal_channel or routing_key}: "
-                                            "the connection is down")
+                                           "the connection is down")
                 await asyncio.sleep(0.01)
                 continue
             try:
@@ -153,7 +153,7 @@ class LoopState:
                     raise too_large from exc
                 self.link.connection_lost(exc)
                 raise self.unavailable(f"send to {normal_channel or routing_key} failed: "
-                                        f"{exc!r}") from exc
+                                       f"{exc!r}") from exc
 
     async def publish_to_queue(self, queue: str, body: bytes, channel: str,
                                outgoing: Outgoing | None) -> None:
