@@ -31,7 +31,7 @@ from typing import Any
 from channels.exceptions import ChannelFull
 
 from .. import amqp
-from ..amqp.errors import ConnectionClosed, NotFound
+from ..amqp.errors import AMQPError, ConnectionClosed, NotFound
 from ..layer.inbox import Held
 from ..layer.loop_state import LoopState
 from ..layer.naming import (
@@ -152,7 +152,12 @@ class LoopGroups:
                         f"group_send to {group}: {exc.reply_text}") from exc
                 log.warning("group_send to %r: %s; declaring it again", group,
                             exc.reply_text)
-                await self.topology.declare_router()
+                try:
+                    await self.topology.declare_router()
+                except (AMQPError, ConnectionError, TimeoutError) as again:
+                    raise self._state.unavailable(
+                        f"group_send to {group}: declaring the router again failed: "
+                        f"{again!r}") from again
 
     def _on_echo(self, echo_id: str) -> None:
         echo = self._echoes.get(echo_id)
