@@ -8,6 +8,7 @@ works on the ``LoopState`` of the running event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
@@ -22,6 +23,7 @@ from .config import LayerConfig
 from .loop_state import LoopState
 from .naming import CHANNEL_HEADER, channel_queue, inbox_queue, inbox_token, random_token
 from .relay import Relay, take_from
+from .shared_queues import SharedQueues
 from .stats import LayerStats
 from .wire import Codec
 
@@ -167,7 +169,26 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
             message = await state.inbox.receive(channel)
             self.stats.received += 1
             return message
-        return await self._state().shared.receive(channel)
+        local = self._local_state()
+        if local is None:
+            return await self._receive_relayed(channel)
+        return await local.shared.receive(channel)
+
+    async def _receive_relayed(self, channel: str) -> dict[str, Any]:
+        """A normal-channel receive from a loop that lives for one call (``async_to_sync``
+        in a thread), taken from the relay's consumer instead of a connection of its own.
+        The delivery is acked on the relay once this caller has it; if the caller was
+        cancelled first, it goes back unacked for the next receive."""
+        relay = self._relay.loop()
+
+        def shared() -> SharedQueues:  # on the relay's loop
+            return self._state().shared
+
+        held = await take_from(relay, lambda: shared().take(channel),
+                               lambda taken: shared().give_back(channel, taken))
+        with contextlib.suppress(RuntimeError):  # the relay ended: the broker requeues it
+            relay.call_soon_threadsafe(lambda: shared().hand_out(channel, held))
+        return held[2]
 
     async def _receive_elsewhere(self, channel: str, route: str) -> dict[str, Any]:
         """Receive on a channel another loop of this layer made (the relay's, say)."""

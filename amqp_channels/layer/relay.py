@@ -7,8 +7,9 @@ keeps a connection and an inbox per loop, so every such call would open and clos
 connection (about 10 ms here), and a channel made by ``async_to_sync(new_channel)`` would
 die with its loop before anyone could read it. The relay is one daemon thread running one
 loop for the whole layer: the first call of a loop outside the main thread (``send``,
-``group_send``, ``new_channel``, ``group_add``, ``group_discard``, ``flush``) runs there, so
-short-lived loops share one connection, and channels they make live on the relay's inbox.
+``group_send``, ``new_channel``, ``group_add``, ``group_discard``, ``flush``, and
+``receive`` on a normal channel) runs there, so short-lived loops share one connection,
+and channels they make live on the relay's inbox.
 
 Invariants:
 * only a loop's first call is relayed: a loop that calls again evidently lives, and gets
@@ -18,6 +19,8 @@ Invariants:
   it; every wait on the relay is bounded by the call's own deadline;
 * a receive on a channel another live loop made (the relay's, say) runs on that loop
   (``take_from``), and a message taken for a caller that was cancelled meanwhile goes back;
+  so does a relayed receive on a normal channel, whose delivery is acked only once the
+  caller has it;
 * the relay's loop is shut down as ``asyncio.run`` does (its link closes its connection)
   by ``close()``, at interpreter exit, and is started again on the next call; a forked
   child starts its own.
@@ -78,6 +81,10 @@ class Relay:
             # The relay's loop was shut down under the call (close() from elsewhere): not
             # a cancellation of the caller, so it must not look like one.
             raise RuntimeError("the layer was closed during this call") from None
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The relay's running loop, started if need be."""
+        return self._running_loop()
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:

@@ -111,10 +111,25 @@ class SharedQueues:
             await declarer.queue_declare(queue, passive=True)
 
     async def receive(self, channel: str) -> dict[str, Any]:
+        consumer = self._consumer(channel)
+        return consumer.hand_out(await consumer.take())
+
+    async def take(self, channel: str) -> Held:
+        """The next delivery of ``channel``, not yet acked: for a receive on another loop
+        (relay.py), which acks it with ``hand_out`` or returns it with ``give_back``."""
+        return await self._consumer(channel).take()
+
+    def hand_out(self, channel: str, held: Held) -> None:
+        self._consumer(channel).hand_out(held)
+
+    def give_back(self, channel: str, held: Held) -> None:
+        self._consumer(channel).give_back(held)
+
+    def _consumer(self, channel: str) -> _Consumer:
         consumer = self._consumers.get(channel)
         if consumer is None:
             consumer = self._consumers[channel] = _Consumer(self, channel)
-        return await consumer.receive()
+        return consumer
 
     async def restore(self, connection: amqp.Connection) -> None:
         """After a reconnect: drop stale deliveries, resume consumers someone waits on."""
@@ -153,7 +168,8 @@ class _Consumer:
     def has_waiters(self) -> bool:
         return self._buffer.waiting > 0
 
-    async def receive(self) -> dict[str, Any]:
+    async def take(self) -> Held:
+        """The next delivery, unacked (``hand_out`` acks it)."""
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -161,19 +177,30 @@ class _Consumer:
             if self._amqp is None or self._amqp.is_closed:
                 await self.start()
             while True:
-                amqp_channel, tag, message, incoming = await self._buffer.get()
-                if amqp_channel.is_closed:
-                    continue  # its connection is gone; the broker requeued the message
-                amqp_channel.basic_ack(tag)
-                self._owner._stats.received += 1
-                if incoming is not None:
-                    HANDOFF.put(message, incoming)
-                return message
+                held = await self._buffer.get()
+                if not held[0].is_closed:
+                    return held
+                # Its connection is gone; the broker requeued the message.
         finally:
             if not self.has_waiters:
                 self._idle_timer = asyncio.get_running_loop().call_later(
                     IDLE_RELEASE, self._release_if_idle
                 )
+
+    def hand_out(self, held: Held) -> dict[str, Any]:
+        """Ack a taken delivery: it is the receiver's now."""
+        amqp_channel, tag, message, incoming = held
+        if not amqp_channel.is_closed:
+            amqp_channel.basic_ack(tag)
+        self._owner._stats.received += 1
+        if incoming is not None:
+            HANDOFF.put(message, incoming)
+        return message
+
+    def give_back(self, held: Held) -> None:
+        """A taken delivery whose receiver was cancelled: the next take gets it."""
+        if not held[0].is_closed:
+            self._buffer.put_back(held)
 
     async def start(self) -> None:
         async with self._starting:

@@ -210,6 +210,47 @@ async def test_sync_code_makes_and_reads_its_own_channel(make_layer: LayerFactor
     assert replies == ["answer"]
 
 
+async def test_sync_receives_on_a_normal_channel_use_the_relay(
+        make_layer: LayerFactory, rabbitmq, prefix: str) -> None:
+    """Sync code reading a normal channel call after call (``async_to_sync(receive)``, each
+    call on a new loop) gets its messages in order from the relay's consumer, instead of
+    opening and closing a connection per call."""
+    sender, shared = make_layer(), make_layer()
+    for n in range(30):
+        await sender.send("relay-work", {"type": "job", "n": n})
+    got: list[int] = []
+
+    def work() -> None:
+        for _ in range(30):
+            got.append(async_to_sync(shared.receive)("relay-work")["n"])
+
+    await in_thread(work)
+    assert got == list(range(30))
+    assert layer_connections(rabbitmq, prefix) == 2  # the sender's and the relay's
+    assert not rabbitmq.closing_records(f"amqp-channels {prefix}.")
+    assert await receives_nothing(sender, "relay-work")
+
+
+async def test_a_cancelled_sync_receive_on_a_normal_channel_loses_nothing(
+        make_layer: LayerFactory) -> None:
+    """A relayed receive given up by its caller leaves nothing behind on the relay: the
+    next message goes to the next receive."""
+    sender, shared = make_layer(), make_layer()
+
+    async def briefly() -> None:
+        await asyncio.wait_for(shared.receive("relay-cancel"), 0.3)
+
+    def give_up() -> None:
+        with pytest.raises(TimeoutError):
+            async_to_sync(briefly)()
+
+    await in_thread(give_up)
+    await sender.send("relay-cancel", {"type": "after"})
+    got: list[dict] = []
+    await in_thread(lambda: got.append(async_to_sync(shared.receive)("relay-cancel")))
+    assert [message["type"] for message in got] == ["after"]
+
+
 async def test_sync_group_add_of_a_remote_channel(make_layer: LayerFactory) -> None:
     """async_to_sync(group_add) from a view, for a websocket's channel that another process
     owns, goes through the relay and the owner gets the group's messages."""
