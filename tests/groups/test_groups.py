@@ -74,7 +74,8 @@ async def test_processes_binding_groups_either_way_share_groups(make_layer: Laye
                                                                 ) -> None:
     """A process with a fanout exchange per group and one binding its inbox to the router
     directly are members of one group alike (a deployment can change the setting process
-    by process): each gets a group message once."""
+    by process): each gets a group message once, and so does a normal channel that both
+    add to the group."""
     with_exchange, with_binding = (make_layer(group_exchanges=True),
                                    make_layer(group_exchanges=False))
     a, b = await with_exchange.new_channel(), await with_binding.new_channel()
@@ -86,6 +87,12 @@ async def test_processes_binding_groups_either_way_share_groups(make_layer: Laye
         assert (await receive(with_binding, b))["type"] == "m"
     assert await receives_nothing(with_exchange, a)
     assert await receives_nothing(with_binding, b)
+    # A normal channel added under both settings is bound both ways: still one copy.
+    for layer in (with_exchange, with_binding):
+        await layer.group_add("mixed", "mixed-work")
+    await with_exchange.group_send("mixed", {"type": "work"})
+    assert (await receive(with_exchange, "mixed-work"))["type"] == "work"
+    assert await receives_nothing(with_exchange, "mixed-work")
 
 
 async def test_send_to_empty_or_unknown_group_is_a_no_op(make_layer: LayerFactory) -> None:
