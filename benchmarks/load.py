@@ -38,7 +38,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.processes import ProcessGroup, Result
-from benchmarks.servers import rabbitmq_node, redis_server
+from benchmarks.servers import cpu_seconds, rabbitmq_node, redis_server
 from integration.tests.processes import Daphne, project_env
 
 LAYERS = ("amqp", "redis")
@@ -149,9 +149,7 @@ def proc_stats(pid: int) -> tuple[float, float]:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             rss_kb = int(line.split()[1])
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime, stime
-    return rss_kb / 1024, ticks / 100
+    return rss_kb / 1024, cpu_seconds(pid)
 
 
 def percentile(values: list[float], q: int) -> float:

@@ -36,7 +36,8 @@ class Servers:
 IDLE_SHARE, IDLE_WINDOW, IDLE_LIMIT = 0.05, 0.5, 30.0
 
 
-def _cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, from /proc."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -51,9 +52,9 @@ def wait_until_idle(pids: tuple[int, ...]) -> float:
     started = time.monotonic()
     try:
         while time.monotonic() - started < IDLE_LIMIT:
-            before = [_cpu_seconds(pid) for pid in pids]
+            before = [cpu_seconds(pid) for pid in pids]
             time.sleep(IDLE_WINDOW)
-            used = max(_cpu_seconds(pid) - was for pid, was in zip(pids, before, strict=True))
+            used = max(cpu_seconds(pid) - was for pid, was in zip(pids, before, strict=True))
             if used < IDLE_SHARE * IDLE_WINDOW:
                 break
     except (OSError, ValueError, IndexError):
