@@ -23,7 +23,7 @@ from .config import LayerConfig
 from .loop_state import LoopState
 from .naming import CHANNEL_HEADER, channel_queue, inbox_queue, inbox_token, random_token
 from .relay import Relay, take_from
-from .shared_queues import SharedQueues
+from .shared_queues import Consumer
 from .stats import LayerStats
 from .wire import Codec
 
@@ -181,13 +181,13 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
         cancelled first, it goes back unacked for the next receive."""
         relay = self._relay.loop()
 
-        def shared() -> SharedQueues:  # on the relay's loop
-            return self._state().shared
+        def consumer() -> Consumer:  # on the relay's loop
+            return self._state().shared.consumer(channel)
 
-        held = await take_from(relay, lambda: shared().take(channel),
-                               lambda taken: shared().give_back(channel, taken))
+        held = await take_from(relay, lambda: consumer().take(),
+                               lambda taken: consumer().give_back(taken))
         with contextlib.suppress(RuntimeError):  # the relay ended: the broker requeues it
-            relay.call_soon_threadsafe(lambda: shared().hand_out(channel, held))
+            relay.call_soon_threadsafe(lambda: consumer().hand_out(held))
         return held[2]
 
     async def _receive_elsewhere(self, channel: str, route: str) -> dict[str, Any]:

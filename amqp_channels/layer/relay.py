@@ -71,7 +71,7 @@ class Relay:
     async def run(self, call: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
         """Run ``call(*args)`` on the relay's loop and return what it returns."""
         future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
-            call(*args), self._running_loop())
+            call(*args), self.loop())
         try:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
@@ -84,9 +84,6 @@ class Relay:
 
     def loop(self) -> asyncio.AbstractEventLoop:
         """The relay's running loop, started if need be."""
-        return self._running_loop()
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is not None and self._pid == os.getpid():
                 return self._loop

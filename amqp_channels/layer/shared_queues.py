@@ -57,7 +57,7 @@ class SharedQueues:
         self._declared: set[str] = set()
         self._declared_generation = -1
         self._declarer: amqp.Channel | None = None
-        self._consumers: dict[str, _Consumer] = {}
+        self._consumers: dict[str, Consumer] = {}
         self.known: set[str] = set()  # every queue this loop declared: flush deletes them
 
     def arguments(self, channel: str) -> dict[str, Any]:
@@ -111,24 +111,15 @@ class SharedQueues:
             await declarer.queue_declare(queue, passive=True)
 
     async def receive(self, channel: str) -> dict[str, Any]:
-        consumer = self._consumer(channel)
+        consumer = self.consumer(channel)
         return consumer.hand_out(await consumer.take())
 
-    async def take(self, channel: str) -> Held:
-        """The next delivery of ``channel``, not yet acked: for a receive on another loop
-        (relay.py), which acks it with ``hand_out`` or returns it with ``give_back``."""
-        return await self._consumer(channel).take()
-
-    def hand_out(self, channel: str, held: Held) -> None:
-        self._consumer(channel).hand_out(held)
-
-    def give_back(self, channel: str, held: Held) -> None:
-        self._consumer(channel).give_back(held)
-
-    def _consumer(self, channel: str) -> _Consumer:
+    def consumer(self, channel: str) -> Consumer:
+        """What this loop consumes of ``channel``. A receive on another loop (relay.py)
+        uses its ``take``, then ``hand_out`` (ack) or ``give_back``."""
         consumer = self._consumers.get(channel)
         if consumer is None:
-            consumer = self._consumers[channel] = _Consumer(self, channel)
+            consumer = self._consumers[channel] = Consumer(self, channel)
         return consumer
 
     async def restore(self, connection: amqp.Connection) -> None:
@@ -153,7 +144,7 @@ class SharedQueues:
         self._declared.clear()
 
 
-class _Consumer:
+class Consumer:
     """One normal channel consumed by this loop: a buffer and, while needed, a consumer."""
 
     def __init__(self, owner: SharedQueues, channel: str) -> None:
