@@ -172,7 +172,6 @@ async def test_consumer_is_told_when_the_broker_cancels_it(
     other = await connection.channel()
     await other.queue_delete(gone)
 
-
     async def told() -> bool:
         return bool(cancelled)
 
