@@ -55,5 +55,8 @@ class PermissionRefused(PermissionError):
                          f"{reason}")
 
 
-class ForeignChannel(ValueError):
-    """A process-specific channel handed to ``receive`` was not made by this layer and loop."""
+class ForeignChannel(ValueError, AssertionError):
+    """A process-specific channel handed to ``receive`` was not made by this layer and loop.
+
+    Also an ``AssertionError``: channels_redis and channels_rabbitmq assert on a foreign
+    client prefix, so code ported from them that catches that keeps working."""

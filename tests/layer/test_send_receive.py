@@ -245,11 +245,14 @@ async def test_cancelled_receive_loses_nothing(make_layer: LayerFactory) -> None
 
 async def test_receive_on_someone_elses_specific_channel_is_refused(
         make_layer: LayerFactory) -> None:
-    """Another layer (as another process would) cannot receive on a channel this one made."""
+    """Another layer (as another process would) cannot receive on a channel this one made.
+    The error is the AssertionError that channels_redis and channels_rabbitmq raise, too."""
     owner, other = make_layer(), make_layer()
     channel = await owner.new_channel()
     with pytest.raises(ForeignChannel):
         await other.receive(channel)
+    with pytest.raises(AssertionError):
+        await other.receive("not-made-here!local_part")
 
 
 async def test_encrypted_layers_interoperate(make_layer: LayerFactory) -> None:
