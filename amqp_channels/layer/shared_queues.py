@@ -6,7 +6,8 @@ hands it to a ``receive()`` caller, so each message reaches exactly one receiver
 
 Guarantees:
 * capacity is ``x-max-length`` with ``x-overflow: reject-publish``: a full queue nacks the
-  publish and the sender gets ``ChannelFull``; expiry is ``x-message-ttl``;
+  publish and the sender gets ``ChannelFull``; expiry is ``x-message-ttl``, and a delivery
+  prefetched but unread for ``expiry`` after it arrived is rejected, not handed out;
 * deliveries held locally belong to one AMQP channel; after a reconnect they are discarded
   (the broker has already requeued them) so nothing is handed out twice;
 * a process that stops receiving releases what it holds: after ``IDLE_RELEASE`` seconds
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from .. import amqp
@@ -40,8 +42,9 @@ log = logging.getLogger("amqp_channels.shared_queues")
 IDLE_RELEASE = 2.0
 CONSUMER_PREFETCH = 20  # small: competing workers share the backlog fairly
 
-# (AMQP channel, tag, message, the producer's trace context when traced)
-Held = tuple[amqp.Channel, int, dict[str, Any], Incoming | None]
+# (AMQP channel, tag, message, the producer's trace context when traced, expires at on the
+# monotonic clock)
+Held = tuple[amqp.Channel, int, dict[str, Any], Incoming | None, float]
 
 
 class SharedQueues:
@@ -169,9 +172,14 @@ class Consumer:
                 await self.start()
             while True:
                 held = await self._buffer.get()
-                if not held[0].is_closed:
+                if held[0].is_closed:
+                    continue  # its connection is gone; the broker requeued the message
+                if held[4] >= time.monotonic():
                     return held
-                # Its connection is gone; the broker requeued the message.
+                # Prefetched, then unread for ``expiry``: x-message-ttl no longer sees it.
+                held[0].basic_reject(held[1], requeue=False)
+                self._owner._stats.drop("expired", f"unread for {self._owner._config.expiry:g}s"
+                                        f" on {self._channel}")
         finally:
             if not self.has_waiters:
                 self._idle_timer = asyncio.get_running_loop().call_later(
@@ -180,7 +188,7 @@ class Consumer:
 
     def hand_out(self, held: Held) -> dict[str, Any]:
         """Ack a taken delivery: it is the receiver's now."""
-        amqp_channel, tag, message, incoming = held
+        amqp_channel, tag, message, incoming, _expires_at = held
         if not amqp_channel.is_closed:
             amqp_channel.basic_ack(tag)
         self._owner._stats.received += 1
@@ -255,4 +263,5 @@ class Consumer:
             return
         incoming = self._owner._telemetry.incoming(properties.headers or {}, self._channel,
                                                    properties.message_id)
-        self._buffer.put((delivered.channel, delivered.delivery_tag, message, incoming))
+        self._buffer.put((delivered.channel, delivered.delivery_tag, message, incoming,
+                          time.monotonic() + self._owner._config.expiry))

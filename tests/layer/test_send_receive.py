@@ -179,6 +179,23 @@ async def test_expired_messages_are_not_delivered(make_layer: LayerFactory) -> N
     assert (await receive(layer, channel))["type"] == "new"
 
 
+@pytest.mark.parametrize("kind", ["normal", "process-specific"])
+async def test_messages_received_after_theirs_expire_behind_them(make_layer: LayerFactory,
+                                                                 kind: str) -> None:
+    """Messages that reached the receiving process while an earlier one was received (a
+    consumer's prefetch, or the inbox's buffer) still expire when left unread."""
+    layer = make_layer(expiry=0.3)
+    channel = "expiring-behind" if kind == "normal" else await layer.new_channel()
+    for n in (1, 2, 3):
+        await layer.send(channel, {"type": "m", "n": n})
+    assert (await receive(layer, channel))["n"] == 1
+    await asyncio.sleep(0.5)
+    await layer.send(channel, {"type": "m", "n": 4})
+    assert (await receive(layer, channel))["n"] == 4
+    assert await receives_nothing(layer, channel)
+    assert layer.stats.dropped["expired"] == 2
+
+
 @pytest.mark.parametrize(
     "name",
     [
