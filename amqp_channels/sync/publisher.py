@@ -76,7 +76,7 @@ class SyncPublisher:
         self.telemetry = self.config.make_telemetry()
         self.stats = LayerStats()
         self._counting = threading.Lock()  # many threads publish; += is not atomic
-        self._returns = threading.local()  # .queue: returned during this thread's publish
+        self._returns = threading.local()  # .seen: a return during this thread's publish
         self.telemetry.watch(self.config.prefix, self.stats)
 
     def send(self, channel: str, message: dict[str, Any]) -> None:
@@ -140,7 +140,7 @@ class SyncPublisher:
             for attempt in range(2):
                 channel = self._ready(connection, deadline, target, declare)
                 channel.events["basic_return"].add(self._returned)  # a set: added once
-                self._returns.queue = None
+                self._returns.seen = False
                 started = time.monotonic()
                 try:
                     channel.basic_publish_confirm(
@@ -168,7 +168,7 @@ class SyncPublisher:
                     raise self._unavailable(f"send to {target} failed: {exc!r}") from exc
                 # The broker returns a message before it confirms it, and this thread holds
                 # the connection: a return seen now is this message's.
-                if self._returns.queue is None:
+                if not self._returns.seen:
                     break
                 if declare is not None and not exchange and attempt == 0:
                     # A normal channel's queue was deleted on the broker since this
@@ -183,11 +183,11 @@ class SyncPublisher:
             self.stats.sent += 1
         self.telemetry.record_confirm_latency(time.monotonic() - started)
 
-    def _returned(self, _exc: Exception, _exchange: str, routing_key: str,
+    def _returned(self, _exc: Exception, _exchange: str, _routing_key: str,
                   _message: Any) -> None:
         """py-amqp's ``basic_return`` event, in the publishing thread: a direct message
         whose queue does not exist (``_publish`` decides what to do about it)."""
-        self._returns.queue = routing_key
+        self._returns.seen = True
 
     def _drop(self, reason: str, detail: str) -> None:
         with self._counting:
