@@ -7,6 +7,7 @@ import asyncio
 import contextvars
 import functools
 import gc
+import multiprocessing
 import subprocess
 import sys
 import threading
@@ -282,6 +283,54 @@ async def test_sync_flush_clears_what_the_relay_holds(make_layer: LayerFactory) 
     await in_thread(lambda: async_to_sync(layer.flush)())
     await sender.group_send("relay-flushed", {"type": "after-flush"})
     assert await receives_nothing(layer, channel[0])
+
+
+def _child_uses_the_layer(layer: AMQPChannelLayer) -> None:
+    """In a forked child: the calls a Celery prefork task would make."""
+    async_to_sync(layer.send)("forked", {"type": "m", "from": "child", "i": 0})
+    async_to_sync(layer.group_send)("forked-group", {"type": "m", "from": "child", "i": 1})
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.send)(channel, {"type": "own"})
+    if async_to_sync(layer.receive)(channel)["type"] != "own":
+        raise SystemExit(1)
+
+
+# Forking a process that has threads is what this test is about (Python 3.12+ warns).
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+@pytest.mark.slow
+def test_a_layer_relayed_before_fork_works_in_the_child_and_the_parent(
+        rabbitmq, prefix: str) -> None:
+    """A child forked after the parent's relay connected (Celery prefork, say) gets a relay
+    and connection of its own; the parent's connection is untouched and goes on working
+    without a reconnect."""
+    layer = AMQPChannelLayer(hosts=[rabbitmq.url], prefix=prefix)
+    try:
+        async_to_sync(layer.group_add)("forked-group", "forked")
+        async_to_sync(layer.send)("forked", {"type": "m", "from": "parent", "i": 0})
+        link = layer._states[layer._relay.loop()].link
+        generation = link.generation
+
+        child = multiprocessing.get_context("fork").Process(target=_child_uses_the_layer,
+                                                            args=(layer,))
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+        async_to_sync(layer.send)("forked", {"type": "m", "from": "parent", "i": 1})
+        assert link.generation == generation and link.is_ready
+
+        async def drain() -> list[tuple[str, int]]:
+            reader = AMQPChannelLayer(hosts=[rabbitmq.url], prefix=prefix)
+            try:
+                return sorted((m["from"], m["i"]) for m in
+                              [await receive(reader, "forked") for _ in range(4)])
+            finally:
+                await reader.close()
+
+        assert asyncio.run(drain()) == [("child", 0), ("child", 1),
+                                        ("parent", 0), ("parent", 1)]
+    finally:
+        async_to_sync(layer.flush)()
+        layer._relay.stop()
 
 
 def _send_once(layer: AMQPChannelLayer) -> None:
