@@ -188,7 +188,7 @@ class CoreChannelLayer(BaseChannelLayer):  # type: ignore[misc]
                                lambda taken: consumer().give_back(taken))
         with contextlib.suppress(RuntimeError):  # the relay ended: the broker requeues it
             relay.call_soon_threadsafe(lambda: consumer().hand_out(held))
-        return held[2]
+        return held.message
 
     async def _receive_elsewhere(self, channel: str, route: str) -> dict[str, Any]:
         """Receive on a channel another loop of this layer made (the relay's, say)."""

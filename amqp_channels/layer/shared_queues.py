@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import amqp
 from ..amqp.errors import AccessRefused, NotFound, PreconditionFailed
@@ -42,9 +42,15 @@ log = logging.getLogger("amqp_channels.shared_queues")
 IDLE_RELEASE = 2.0
 CONSUMER_PREFETCH = 20  # small: competing workers share the backlog fairly
 
-# (AMQP channel, tag, message, the producer's trace context when traced, expires at on the
-# monotonic clock)
-Held = tuple[amqp.Channel, int, dict[str, Any], Incoming | None, float]
+
+class Held(NamedTuple):
+    """A delivery taken from the broker, unacked until it is handed out."""
+
+    channel: amqp.Channel
+    tag: int
+    message: dict[str, Any]
+    incoming: Incoming | None  # the producer's trace context, when traced
+    expires_at: float  # on the monotonic clock
 
 
 class SharedQueues:
@@ -172,12 +178,12 @@ class Consumer:
                 await self.start()
             while True:
                 held = await self._buffer.get()
-                if held[0].is_closed:
+                if held.channel.is_closed:
                     continue  # its connection is gone; the broker requeued the message
-                if held[4] >= time.monotonic():
+                if held.expires_at >= time.monotonic():
                     return held
                 # Prefetched, then unread for ``expiry``: x-message-ttl no longer sees it.
-                held[0].basic_reject(held[1], requeue=False)
+                held.channel.basic_reject(held.tag, requeue=False)
                 self._owner._stats.drop("expired", f"unread for {self._owner._config.expiry:g}s"
                                         f" on {self._channel}")
         finally:
@@ -188,17 +194,16 @@ class Consumer:
 
     def hand_out(self, held: Held) -> dict[str, Any]:
         """Ack a taken delivery: it is the receiver's now."""
-        amqp_channel, tag, message, incoming, _expires_at = held
-        if not amqp_channel.is_closed:
-            amqp_channel.basic_ack(tag)
+        if not held.channel.is_closed:
+            held.channel.basic_ack(held.tag)
         self._owner._stats.received += 1
-        if incoming is not None:
-            HANDOFF.put(message, incoming)
-        return message
+        if held.incoming is not None:
+            HANDOFF.put(held.message, held.incoming)
+        return held.message
 
     def give_back(self, held: Held) -> None:
         """A taken delivery whose receiver was cancelled: the next take gets it."""
-        if not held[0].is_closed:
+        if not held.channel.is_closed:
             self._buffer.put_back(held)
 
     async def start(self) -> None:
@@ -263,5 +268,5 @@ class Consumer:
             return
         incoming = self._owner._telemetry.incoming(properties.headers or {}, self._channel,
                                                    properties.message_id)
-        self._buffer.put((delivered.channel, delivered.delivery_tag, message, incoming,
-                          time.monotonic() + self._owner._config.expiry))
+        self._buffer.put(Held(delivered.channel, delivered.delivery_tag, message, incoming,
+                              time.monotonic() + self._owner._config.expiry))
