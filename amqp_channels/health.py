@@ -31,7 +31,7 @@ from .amqp.url import parse_url
 from .django.checks import BACKENDS
 from .django.probe import probe
 from .layer.config import LayerConfig
-from .layer.naming import group_router
+from .layer.naming import ROUTER_TYPE, group_router
 from .settings import channel_layers_from_env
 
 __all__ = ["check", "load_config", "main"]
@@ -68,10 +68,10 @@ async def _router_reachable(connection: amqp.Connection, prefix: str, timeout: f
     router = group_router(prefix)
     channel = await connection.channel(timeout=timeout)
     try:
-        await channel.exchange_declare(router, "direct", passive=True, timeout=timeout)
+        await channel.exchange_declare(router, ROUTER_TYPE, passive=True, timeout=timeout)
     except NotFound:  # no process has used groups under this prefix yet; the channel closed
         channel = await connection.channel(timeout=timeout)
-        await channel.exchange_declare(router, "direct", timeout=timeout)
+        await channel.exchange_declare(router, ROUTER_TYPE, timeout=timeout)
     await channel.close(timeout=timeout)
 
 

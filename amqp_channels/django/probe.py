@@ -24,7 +24,7 @@ from enum import Enum
 from .. import amqp
 from ..amqp.errors import AccessRefused, ChannelClosed, ConnectionClosed
 from ..amqp.url import parse_url
-from ..layer.naming import group_router, inbox_queue, random_token
+from ..layer.naming import ROUTER_TYPE, group_router, inbox_queue, random_token
 
 PROBE_TIMEOUT = 5.0
 
@@ -115,7 +115,7 @@ async def _exercise(connection: amqp.Connection, prefix: str, timeout: float) ->
     # Same shapes as the layer: a classic exclusive inbox and a transient direct router.
     await channel.queue_declare(queue, exclusive=True, timeout=timeout,
                                 arguments={"x-queue-type": "classic"})
-    await channel.exchange_declare(router, "direct", timeout=timeout)
+    await channel.exchange_declare(router, ROUTER_TYPE, timeout=timeout)
     # A bind needs write on the queue and read on the exchange, as group membership does.
     await channel.queue_bind(queue, router, routing_key=queue, timeout=timeout)
     await channel.queue_delete(queue, timeout=timeout)

@@ -22,7 +22,7 @@ from .. import amqp
 from ..amqp.errors import NotFound
 from ..layer.config import LayerConfig
 from ..layer.link import Link
-from ..layer.naming import group_exchange, group_router
+from ..layer.naming import ROUTER_TYPE, group_exchange, group_router
 
 BIND_ATTEMPTS = 3
 
@@ -48,7 +48,7 @@ class GroupTopology:
 
     async def declare_router(self) -> None:
         channel = await self._amqp()
-        await channel.exchange_declare(exchange=self.router, exchange_type="direct")
+        await channel.exchange_declare(exchange=self.router, exchange_type=ROUTER_TYPE)
 
     async def bind(self, group: str, queue: str) -> None:
         """Make ``queue`` receive what is sent to ``group`` (idempotent)."""
@@ -59,7 +59,7 @@ class GroupTopology:
                 # the last request proves the ones before it succeeded (one round trip
                 # instead of three; a failure of any closes the channel and raises here).
                 if attempt:
-                    channel.exchange_declare_nowait(self.router, "direct")
+                    channel.exchange_declare_nowait(self.router, ROUTER_TYPE)
                 if not self._exchanges:
                     await channel.queue_bind(queue, self.router, routing_key=group)
                     return

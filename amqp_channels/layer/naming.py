@@ -56,6 +56,11 @@ def group_exchange(prefix: str, group: str) -> str:
     return f"{prefix}.group.{group}"
 
 
+#: The type of the groups router. Every process, the sync publisher, the health check and
+#: the Django probe declare it, and a declare with another type fails: one value for all.
+ROUTER_TYPE = "direct"
+
+
 def group_router(prefix: str) -> str:
     return f"{prefix}.groups"
 

@@ -18,7 +18,7 @@ from typing import Any
 from amqp.exceptions import PreconditionFailed
 
 from ..layer.config import LayerConfig
-from ..layer.naming import queue_arguments
+from ..layer.naming import ROUTER_TYPE, queue_arguments
 
 log = logging.getLogger("amqp_channels.sync")
 
@@ -45,6 +45,6 @@ def declare_router(connection: Any, router: str) -> None:
     if router in connection.declared_entities:
         return
     declarer = connection.channel()
-    declarer.exchange_declare(router, "direct", durable=False, auto_delete=False)
+    declarer.exchange_declare(router, ROUTER_TYPE, durable=False, auto_delete=False)
     declarer.close()
     connection.declared_entities.add(router)
