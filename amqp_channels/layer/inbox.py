@@ -197,7 +197,7 @@ class Inbox:
                     if incoming is not None:
                         HANDOFF.put(message, incoming)
                     return message
-                self._stats.drop("expired", f"unread for {self._config.expiry:g}s on {channel}")
+                self._stats.drop_expired(channel, self._config.expiry)
         finally:
             self._last_receive[channel] = time.monotonic()
 
@@ -342,8 +342,7 @@ class Inbox:
             expired = buffer.drop_while(lambda entry: entry[0] < now)
             if expired:
                 self._release_all(expired)
-                self._stats.drop("expired", f"unread for {self._config.expiry:g}s on {name}",
-                                 len(expired))
+                self._stats.drop_expired(name, self._config.expiry, len(expired))
             if buffer.idle and now - self._last_receive.get(name, 0.0) > ALIVE_WINDOW:
                 del self._buffers[name]
                 self._last_receive.pop(name, None)

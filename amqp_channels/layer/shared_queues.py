@@ -184,8 +184,7 @@ class Consumer:
                     return held
                 # Prefetched, then unread for ``expiry``: x-message-ttl no longer sees it.
                 held.channel.basic_reject(held.tag, requeue=False)
-                self._owner._stats.drop("expired", f"unread for {self._owner._config.expiry:g}s"
-                                        f" on {self._channel}")
+                self._owner._stats.drop_expired(self._channel, self._owner._config.expiry)
         finally:
             if not self.has_waiters:
                 self._idle_timer = asyncio.get_running_loop().call_later(

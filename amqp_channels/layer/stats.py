@@ -34,3 +34,8 @@ class LayerStats:
             self._last_logged[reason] = now
             log.warning("dropped message(s) (%s): %s [%d so far]", reason, detail,
                         self.dropped[reason])
+
+    def drop_expired(self, channel: str, expiry: float, count: int = 1) -> None:
+        """Count ``count`` messages of ``channel`` dropped unread after ``expiry`` seconds
+        in a local buffer (the inbox's, or a normal channel's prefetch)."""
+        self.drop("expired", f"unread for {expiry:g}s on {channel}", count)
